@@ -1,0 +1,45 @@
+"""dicomfast: fast DICOM reading, decoding, writing and networking.
+
+    >>> import dicomfast
+    >>> ds = dicomfast.read("image.dcm")
+    >>> ds.PatientName, ds.pixel_array.shape
+"""
+
+from dicomfast import pixels as _pixels  # registers ds.pixel_array
+from dicomfast.dataset import Dataset, Sequence
+from dicomfast.element import DataElement
+from dicomfast.errors import (
+    CodecUnavailableError,
+    DecodeError,
+    DicomfastError,
+    DicomfastWarning,
+    InvalidDicomError,
+    MalformedDataError,
+    TruncatedDataError,
+    UnsupportedTransferSyntaxError,
+)
+from dicomfast.part10 import dcmread, read
+from dicomfast.tag import Tag
+from dicomfast.uid import UID
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CodecUnavailableError",
+    "DataElement",
+    "Dataset",
+    "DecodeError",
+    "DicomfastError",
+    "DicomfastWarning",
+    "InvalidDicomError",
+    "MalformedDataError",
+    "Sequence",
+    "Tag",
+    "TruncatedDataError",
+    "UID",
+    "UnsupportedTransferSyntaxError",
+    "dcmread",
+    "read",
+]
+
+del _pixels

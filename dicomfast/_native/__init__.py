@@ -1,0 +1,1 @@
+"""Private Cython modules over the C core. Nothing here is public API."""

@@ -1,0 +1,296 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Cython face of the C element scanner: builds an ElementIndex over a buffer.
+
+The index references the source buffer for its whole lifetime; every value
+view is derived from it, so no value is copied until Python asks for it.
+"""
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+from dicomfast._native._status cimport check
+from dicomfast._native.dfcore cimport (
+    DF_E_OUTPUT_TOO_SMALL, DF_EL_FRAGMENTS, DF_EL_ITEM, DF_EL_SEQUENCE, DF_OK,
+    DF_SCAN_DEFAULT_DEPTH, DF_SCAN_MAX_DEPTH, df_element, df_error, df_scan_dataset,
+    df_scan_lookup_vr, df_scan_opts, df_scan_preamble, df_scan_result, df_status, df_vr_entry,
+    df_vr_mask,
+)
+
+cdef dict _AMBIGUOUS = {
+    0x7873: "US or SS",   # 'xs'
+    0x6F78: "OB or OW",   # 'ox'
+    0x7877: "US or SS or OW",  # 'xw'
+    0x7577: "US or OW",   # 'uw'
+    0: "NONE",
+}
+cdef dict _CODE_TO_VR = {}
+cdef dict _VR_TO_CODE = {v: k for k, v in _AMBIGUOUS.items()}
+
+cdef inline str vr_str(uint16_t code):
+    s = _CODE_TO_VR.get(code)
+    if s is None:
+        s = _AMBIGUOUS.get(code)
+        if s is None:
+            s = bytes([code >> 8, code & 0xFF]).decode("latin-1")
+        _CODE_TO_VR[code] = s
+    return s
+
+
+def vr_code(str vr):
+    """The 16-bit code of a VR string ('PN' -> 0x504E; ambiguous ones get private codes)."""
+    code = _VR_TO_CODE.get(vr)
+    if code is not None:
+        return code
+    if len(vr) != 2:
+        raise ValueError(f"not a VR: {vr!r}")
+    b = vr.encode("ascii")
+    return (b[0] << 8) | b[1]
+
+
+cdef class VRTable:
+    """The dictionary's VRs, laid out for the C scanner's implicit VR lookup."""
+    cdef df_vr_entry *entries
+    cdef size_t n_entries
+    cdef df_vr_mask *masks
+    cdef size_t n_masks
+
+    def __cinit__(self, exact, masks):
+        exact = sorted(exact)
+        masks = list(masks)
+        self.entries = <df_vr_entry *>PyMem_Malloc(max(1, len(exact)) * sizeof(df_vr_entry))
+        self.masks = <df_vr_mask *>PyMem_Malloc(max(1, len(masks)) * sizeof(df_vr_mask))
+        if self.entries == NULL or self.masks == NULL:
+            raise MemoryError()
+        self.n_entries = len(exact)
+        self.n_masks = len(masks)
+        cdef size_t i = 0
+        for tag, vr in exact:
+            self.entries[i].tag = tag
+            self.entries[i].vr = vr_code(vr)
+            self.entries[i].pad = 0
+            i += 1
+        i = 0
+        for mask, value, vr in masks:
+            self.masks[i].mask = mask
+            self.masks[i].value = value
+            self.masks[i].vr = vr_code(vr)
+            self.masks[i].pad = 0
+            i += 1
+
+    def __dealloc__(self):
+        PyMem_Free(self.entries)
+        PyMem_Free(self.masks)
+
+    def lookup(self, uint32_t tag):
+        """The VR an implicit VR reader gives this tag."""
+        cdef df_scan_opts opts
+        memset(&opts, 0, sizeof(opts))
+        opts.dict = self.entries
+        opts.dict_len = self.n_entries
+        opts.masks = self.masks
+        opts.masks_len = self.n_masks
+        return vr_str(df_scan_lookup_vr(tag, &opts))
+
+
+def find_dataset_start(const uint8_t[::1] src not None):
+    """(offset of File Meta/dataset, has_preamble, has_meta) for a Part 10 stream."""
+    cdef size_t n_out = 0
+    cdef int has_preamble = 0, has_meta = 0
+    cdef df_error err
+    cdef df_status st = df_scan_preamble(&src[0] if src.shape[0] else NULL, src.shape[0],
+                                         &n_out, &has_preamble, &has_meta, &err)
+    check(st, &err)
+    return n_out, bool(has_preamble), bool(has_meta)
+
+
+cdef class ElementIndex:
+    """A flat preorder index of the elements of one encoded dataset.
+
+    Entry i has a tag, VR, flags, value offset and length; containers are
+    followed by their children and `end(i)` is the index past the subtree.
+    """
+    cdef object source
+    cdef const uint8_t[::1] view
+    cdef const uint8_t *data
+    cdef size_t data_len
+    cdef df_element *elems
+    cdef readonly size_t count
+    cdef readonly size_t base
+    cdef readonly size_t bytes_used
+    cdef readonly uint32_t warnings
+
+    def __dealloc__(self):
+        PyMem_Free(self.elems)
+
+    @property
+    def source(self):
+        """The buffer the offsets refer to (bytes, bytearray, mmap, ...)."""
+        return self.source
+
+    def tag(self, Py_ssize_t i):
+        self._check(i)
+        return self.elems[i].tag
+
+    def vr(self, Py_ssize_t i):
+        self._check(i)
+        return vr_str(self.elems[i].vr)
+
+    def flags(self, Py_ssize_t i):
+        self._check(i)
+        return self.elems[i].flags
+
+    def length(self, Py_ssize_t i):
+        self._check(i)
+        return self.elems[i].length
+
+    def end(self, Py_ssize_t i):
+        self._check(i)
+        return self.elems[i].end
+
+    def offset(self, Py_ssize_t i):
+        """Absolute offset of entry i's value in `source`."""
+        self._check(i)
+        return self.base + self.elems[i].offset
+
+    def header_offset(self, Py_ssize_t i):
+        self._check(i)
+        return self.base + self.elems[i].header_offset
+
+    def entry(self, Py_ssize_t i):
+        """(tag, VR, flags, length, value offset, end) of entry i."""
+        self._check(i)
+        cdef df_element *e = &self.elems[i]
+        return (e.tag, vr_str(e.vr), e.flags, e.length, self.base + e.offset, e.end)
+
+    cdef inline int _check(self, Py_ssize_t i) except -1:
+        if i < 0 or <size_t>i >= self.count:
+            raise IndexError(f"element index {i} out of range")
+        return 0
+
+    def value_bytes(self, Py_ssize_t i):
+        """A copy of entry i's value bytes."""
+        self._check(i)
+        cdef df_element *e = &self.elems[i]
+        return PyBytes_FromStringAndSize(<const char *>(self.data + e.offset), e.length)
+
+    def value_view(self, Py_ssize_t i):
+        """A read-only zero-copy memoryview of entry i's value."""
+        self._check(i)
+        cdef df_element *e = &self.elems[i]
+        cdef size_t start = self.base + e.offset
+        return memoryview(self.source).cast("B")[start:start + e.length].toreadonly()
+
+    def tag_map(self, Py_ssize_t start=0, Py_ssize_t stop=-1):
+        """{tag: entry} for the direct children in [start, stop) (the top level by default)."""
+        cdef size_t i = start
+        cdef size_t end = self.count if stop < 0 else <size_t>stop
+        cdef dict out = {}
+        if end > self.count:
+            raise IndexError("range past the index")
+        while i < end:
+            out[self.elems[i].tag] = i
+            i = self.elems[i].end
+        return out
+
+    def children(self, Py_ssize_t i):
+        """Entries directly below container i (items of a sequence, fragments, elements of an item)."""
+        self._check(i)
+        cdef size_t j = i + 1
+        cdef size_t end = self.elems[i].end
+        cdef list out = []
+        while j < end:
+            out.append(j)
+            j = self.elems[j].end
+        return out
+
+    def children_of_root(self):
+        """Top-level entries (for an index of sequence content: its items)."""
+        cdef size_t j = 0
+        cdef list out = []
+        while j < self.count:
+            out.append(j)
+            j = self.elems[j].end
+        return out
+
+    def fragment_spans(self, Py_ssize_t i):
+        """[(absolute offset, length)] of the fragments of encapsulated entry i."""
+        self._check(i)
+        if not (self.elems[i].flags & DF_EL_FRAGMENTS):
+            raise ValueError("not encapsulated data")
+        cdef size_t j = i + 1
+        cdef size_t end = self.elems[i].end
+        cdef list out = []
+        while j < end:
+            out.append((self.base + self.elems[j].offset, self.elems[j].length))
+            j = self.elems[j].end
+        return out
+
+
+def scan(source, *, bint little_endian=True, bint explicit_vr=True, bint strict=False,
+         unsigned int max_depth=DF_SCAN_DEFAULT_DEPTH, bint stop_before_pixels=False,
+         bint meta_only=False, bint sequence_content=False, size_t start=0,
+         VRTable table=None):
+    """Scan `source[start:]` as one encoded dataset and return its ElementIndex.
+
+    `source` is any contiguous bytes-like object (bytes, bytearray, memoryview,
+    mmap); it is referenced, not copied. The GIL is released while scanning.
+    """
+    cdef const uint8_t[::1] view
+    try:
+        view = source
+    except (TypeError, ValueError):
+        view = memoryview(source).cast("B")
+    cdef size_t total = view.shape[0]
+    if start > total:
+        raise ValueError("start past the end of the buffer")
+    if max_depth > DF_SCAN_MAX_DEPTH:
+        raise ValueError(f"max_depth is at most {DF_SCAN_MAX_DEPTH}")
+    cdef ElementIndex idx = ElementIndex.__new__(ElementIndex)
+    idx.source = source
+    idx.view = view
+    idx.data = (&view[0] + start) if total else NULL
+    idx.data_len = total - start
+    idx.base = start
+
+    cdef df_scan_opts opts
+    memset(&opts, 0, sizeof(opts))
+    opts.little_endian = little_endian
+    opts.explicit_vr = explicit_vr
+    opts.strict = strict
+    opts.max_depth = max_depth
+    opts.stop_before = stop_before_pixels
+    opts.meta_only = meta_only
+    opts.sequence_content = sequence_content
+    opts.base_offset = start
+    if table is not None:
+        opts.dict = table.entries
+        opts.dict_len = table.n_entries
+        opts.masks = table.masks
+        opts.masks_len = table.n_masks
+
+    cdef size_t cap = 256
+    cdef df_scan_result res
+    cdef df_error err
+    cdef df_status st
+    cdef df_element *grown
+    idx.elems = <df_element *>PyMem_Malloc(cap * sizeof(df_element))
+    if idx.elems == NULL:
+        raise MemoryError()
+    while True:
+        with nogil:
+            st = df_scan_dataset(idx.data, idx.data_len, idx.elems, cap, &res, &opts, &err)
+        if st != DF_E_OUTPUT_TOO_SMALL:
+            break
+        # The scan counted what it needs; each entry is at least 8 input bytes,
+        # so this is bounded by the input size.
+        cap = res.n_elements
+        grown = <df_element *>PyMem_Realloc(idx.elems, cap * sizeof(df_element))
+        if grown == NULL:
+            raise MemoryError()
+        idx.elems = grown
+    check(st, &err)
+    idx.count = res.n_elements
+    idx.bytes_used = res.bytes_used
+    idx.warnings = res.warnings
+    return idx

@@ -1,0 +1,82 @@
+"""The dicomfast command line: ``dicomfast dump FILE``, ``dicomfast demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from dicomfast.dump import format_dataset
+from dicomfast.errors import DicomfastError
+from dicomfast.part10 import read
+from dicomfast.tag import tag_to_str
+
+
+def _dump(path: str, stop_before_pixels: bool, force: bool, out) -> None:
+    ds = read(path, stop_before_pixels=stop_before_pixels, force=force)
+    print(f"# {path}", file=out)
+    if ds.preamble is not None:
+        print("# preamble: 128 bytes + 'DICM'", file=out)
+    if ds.file_meta is not None:
+        print("# File Meta Information (PS3.10 §7.1)", file=out)
+        for line in format_dataset(ds.file_meta):
+            print(line, file=out)
+    ts = getattr(ds, "transfer_syntax", None)
+    print(f"# Data set ({ts.name if ts is not None else 'transfer syntax guessed'})", file=out)
+    for line in format_dataset(ds):
+        print(line, file=out)
+
+
+def sample_files() -> list[Path]:
+    """The small sample files shipped inside the package."""
+    folder = resources.files("dicomfast") / "samples"
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".dcm"))
+
+
+def _demo(out) -> None:
+    import numpy as np
+
+    for path in sample_files():
+        _dump(str(path), False, False, out)
+        ds = read(path)
+        if "PixelData" in ds:
+            arr = ds.pixel_array
+            print(f"# pixel_array: shape {arr.shape}, dtype {arr.dtype}, "
+                  f"min {arr.min()}, max {arr.max()}, mean {float(np.mean(arr)):.2f}", file=out)
+        print(file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dicomfast", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_dump = sub.add_parser("dump", help="list the elements of DICOM files")
+    p_dump.add_argument("files", nargs="+")
+    p_dump.add_argument("--stop-before-pixels", action="store_true",
+                        help="do not read past the header")
+    p_dump.add_argument("--force", action="store_true",
+                        help="read files without the DICM prefix as bare data sets")
+    sub.add_parser("demo", help="dump the sample files shipped with dicomfast")
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    status = 0
+    try:
+        if args.command == "demo":
+            _demo(out)
+        else:
+            for path in args.files:
+                try:
+                    _dump(path, args.stop_before_pixels, args.force, out)
+                except (OSError, DicomfastError) as exc:
+                    where = ""
+                    if getattr(exc, "tag", None) is not None:
+                        where = f" {tag_to_str(exc.tag)}"
+                    print(f"dicomfast: {path}:{where} {exc}", file=sys.stderr)
+                    status = 1
+    except BrokenPipeError:  # e.g. `dicomfast dump f | head`
+        return status
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Dataset: the pydicom-style API over an element index, values decoded lazily.
+
+A dataset read from a file holds the ElementIndex of its encoding and, until an
+element is asked for, only the integer position of each element in that index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dicomfast._index import vr_table
+from dicomfast._native import _scan
+from dicomfast.charset import python_encodings
+from dicomfast.dictionary import dictionary_entry, tag_for_keyword
+from dicomfast.element import _UNSET, DataElement
+from dicomfast.errors import DicomfastError
+from dicomfast.values import decode_value
+from dicomfast.vr import AMBIGUOUS_VRS, CHARSET_VRS, resolve_ambiguous_vr
+
+_EL_UNDEFINED = 0x0001
+_EL_SEQUENCE = 0x0002
+_EL_FRAGMENTS = 0x0008
+_EL_IMPLICIT = 0x0020
+_EL_BIG_ENDIAN = 0x0040
+
+_DEFAULT_ENCODINGS = python_encodings(None)
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+
+
+class Sequence(list):
+    """The value of an SQ element: a list of item datasets."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<Sequence of {len(self)} item(s)>"
+
+
+def _key_to_tag(key: Any) -> int:
+    if isinstance(key, int):
+        return key
+    if isinstance(key, str):
+        tag = tag_for_keyword(key)
+        if tag is None:
+            try:
+                return int(key.strip("()").replace(",", ""), 16)
+            except ValueError:
+                raise KeyError(key) from None
+        return tag
+    if isinstance(key, tuple) and len(key) == 2:
+        return (int(key[0]) << 16) | int(key[1])
+    raise TypeError(f"not a tag: {key!r}")
+
+
+# Set by dicomfast.pixels when it is imported: (dataset, index or None, out) -> ndarray.
+_pixel_handlers: dict[str, Callable[..., Any]] = {}
+
+
+class Dataset:
+    """A DICOM dataset: a mapping of tags to DataElements, ordered by tag.
+
+    Attribute access by keyword gives values (``ds.PatientName``); item access
+    by tag, (group, element) or keyword gives DataElements (``ds[0x00100010]``).
+    """
+
+    # Fast attribute defaults for datasets not read from a file.
+    _index: Any = None
+    _elems: dict[int, Any] | None = None
+    _parent: Dataset | None = None
+    _encodings: tuple[str, ...] | None = None
+    _strict = False
+
+    def __init__(self, elements: dict[int, DataElement] | None = None) -> None:
+        object.__setattr__(self, "_elems", {})
+        self.preamble: bytes | None = None
+        self.file_meta: Dataset | None = None
+        self.is_little_endian: bool | None = None
+        self.is_implicit_VR: bool | None = None
+        self.filename: str | None = None
+        if elements:
+            for el in elements.values():
+                self[el.tag] = el
+
+    @classmethod
+    def _from_index(cls, index: Any, start: int, stop: int, parent: Dataset | None,
+                    strict: bool) -> Dataset:
+        ds = cls.__new__(cls)
+        d = ds.__dict__
+        d["_index"] = index
+        d["_start"] = start
+        d["_stop"] = stop
+        d["_parent"] = parent
+        d["_strict"] = strict
+        d["preamble"] = None
+        d["file_meta"] = None
+        d["filename"] = None
+        d["is_little_endian"] = None
+        d["is_implicit_VR"] = None
+        return ds
+
+    # -- the element map -------------------------------------------------------------
+    def _map(self) -> dict[int, Any]:
+        elems = self._elems
+        if elems is None:
+            elems = self._index.tag_map(self._start, self._stop)
+            self.__dict__["_elems"] = elems
+        return elems
+
+    def _materialize(self, tag: int, pos: int) -> DataElement:
+        idx = self._index
+        flags = idx.flags(pos)
+        vr = idx.vr(pos)
+        if vr in AMBIGUOUS_VRS:
+            vr = resolve_ambiguous_vr(
+                tag, vr, implicit=bool(flags & _EL_IMPLICIT),
+                undefined_length=bool(flags & _EL_UNDEFINED), lookup=self._lookup_value)
+        elif (vr == "UN" and not (tag >> 16) & 1 and not flags & _EL_SEQUENCE
+              and idx.length(pos) < 0xFFFF):
+            # PS3.5 §6.2.2: UN for a public element means the writer did not know
+            # its VR; the dictionary does.
+            entry = dictionary_entry(tag)
+            if entry is not None and entry.vr not in ("UN", "NONE", ""):
+                vr = entry.vr
+                if vr in AMBIGUOUS_VRS:
+                    vr = resolve_ambiguous_vr(tag, vr, implicit=True, undefined_length=False,
+                                              lookup=self._lookup_value)
+        el = DataElement._lazy(tag, vr, pos, self, bool(flags & _EL_UNDEFINED))
+        self._map()[tag] = el
+        return el
+
+    def _lookup_value(self, tag: int) -> Any:
+        ds: Dataset | None = self
+        while ds is not None:
+            if tag in ds:
+                return ds[tag].value
+            ds = ds._parent
+        return None
+
+    def _decode_element(self, el: DataElement) -> Any:
+        idx = self._index
+        pos = el._pos
+        flags = idx.flags(pos)
+        if flags & _EL_SEQUENCE:
+            items = Sequence()
+            for item_pos in idx.children(pos):
+                items.append(Dataset._from_index(idx, item_pos + 1, idx.end(item_pos), self,
+                                                 self._strict))
+            return items
+        raw = idx.value_bytes(pos)
+        if flags & _EL_FRAGMENTS:
+            return raw
+        if el.VR == "SQ":
+            return self._parse_un_sequence(raw, not flags & _EL_BIG_ENDIAN)
+        vr = el.VR
+        encodings = self._charset() if vr in CHARSET_VRS else _DEFAULT_ENCODINGS
+        return decode_value(vr, raw, not flags & _EL_BIG_ENDIAN, encodings, self._strict)
+
+    def _parse_un_sequence(self, raw: bytes, little_endian: bool) -> Sequence:
+        """Items of a sequence stored as UN (PS3.5 §6.2.2): implicit VR LE, as the
+        standard says, else the file's own encoding, as some writers did."""
+        last: Exception | None = None
+        for little, explicit in ((True, False), (little_endian, True)):
+            try:
+                sub = _scan.scan(raw, little_endian=little, explicit_vr=explicit,
+                                 strict=True, sequence_content=True, table=vr_table())
+            except DicomfastError as exc:
+                last = exc
+                continue
+            items = Sequence()
+            for item_pos in sub.children_of_root():
+                items.append(Dataset._from_index(sub, item_pos + 1, sub.end(item_pos), self,
+                                                 self._strict))
+            return items
+        assert last is not None
+        raise last
+
+    def _charset(self) -> tuple[str, ...]:
+        enc = self._encodings
+        if enc is None:
+            elems = self._map()
+            if 0x00080005 in elems:
+                enc = python_encodings(self[0x00080005].value)
+            elif self._parent is not None:
+                enc = self._parent._charset()
+            else:
+                enc = _DEFAULT_ENCODINGS
+            self.__dict__["_encodings"] = enc
+        return enc
+
+    # -- mapping protocol ------------------------------------------------------------
+    def __getitem__(self, key: Any) -> DataElement:
+        tag = key if type(key) is int else _key_to_tag(key)
+        v = self._map()[tag]
+        if type(v) is int:
+            return self._materialize(tag, v)
+        return v
+
+    def __setitem__(self, key: Any, el: DataElement) -> None:
+        tag = _key_to_tag(key)
+        if not isinstance(el, DataElement):
+            raise TypeError("Dataset items must be DataElements")
+        if el.tag != tag:
+            raise ValueError(f"element tag {el.tag:08X} does not match key {tag:08X}")
+        if el._ds is None:
+            el._ds = self
+        self._map()[tag] = el
+        if tag == 0x00080005:
+            self.__dict__["_encodings"] = None
+
+    def __delitem__(self, key: Any) -> None:
+        del self._map()[_key_to_tag(key)]
+
+    def __contains__(self, key: Any) -> bool:
+        try:
+            tag = key if type(key) is int else _key_to_tag(key)
+        except (KeyError, TypeError, ValueError):
+            return False
+        return tag in self._map()
+
+    def __len__(self) -> int:
+        return len(self._map())
+
+    def __iter__(self) -> Iterator[DataElement]:
+        for tag in self.keys():
+            yield self[tag]
+
+    def keys(self) -> list[int]:
+        """The tags, in ascending order."""
+        return sorted(self._map())
+
+    def values(self) -> list[DataElement]:
+        return [self[t] for t in self.keys()]
+
+    def items(self) -> list[tuple[int, DataElement]]:
+        return [(t, self[t]) for t in self.keys()]
+
+    def elements(self) -> Iterator[DataElement]:
+        """The elements in tag order (values still decode lazily)."""
+        return iter(self)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value for a keyword, or the DataElement for a tag; `default` when absent."""
+        if isinstance(key, str) and tag_for_keyword(key) is not None:
+            try:
+                return self[key].value
+            except KeyError:
+                return default
+        try:
+            return self[key]
+        except (KeyError, TypeError, ValueError):
+            return default
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Dataset):
+            return NotImplemented
+        return self.keys() == other.keys() and all(self[t] == other[t] for t in self.keys())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- keyword attributes ----------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name[:1].isupper():
+            tag = tag_for_keyword(name)
+            if tag is not None:
+                elems = self._map()
+                if tag in elems:
+                    return self[tag].value
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name[:1].isupper():
+            tag = tag_for_keyword(name)
+            if tag is not None:
+                elems = self._map()
+                if tag in elems:
+                    self[tag].value = value
+                    if tag == 0x00080005:
+                        self.__dict__["_encodings"] = None
+                else:
+                    entry = dictionary_entry(tag)
+                    vr = entry.vr if entry is not None else "UN"
+                    if vr in AMBIGUOUS_VRS:
+                        vr = resolve_ambiguous_vr(tag, vr, implicit=False, undefined_length=False,
+                                                  lookup=self._lookup_value)
+                    self[tag] = DataElement(tag, vr, value)
+                return
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        tag = tag_for_keyword(name) if name[:1].isupper() else None
+        if tag is not None and tag in self._map():
+            del self._map()[tag]
+            return
+        object.__delattr__(self, name)
+
+    def __dir__(self) -> list[str]:
+        words = [e.keyword for e in self if e.keyword]
+        return sorted(set(super().__dir__()) | set(words))
+
+    def add_new(self, tag: Any, VR: str, value: Any) -> None:
+        """Add (or replace) an element with an explicit VR."""
+        t = _key_to_tag(tag)
+        self[t] = DataElement(t, VR, value)
+
+    @property
+    def parent(self) -> Dataset | None:
+        """The dataset whose sequence holds this item, if any."""
+        return self._parent
+
+    # -- pixels ------------------------------------------------------------------------
+    @property
+    def pixel_array(self) -> Any:
+        """The pixel data as a numpy array (pydicom's shape convention)."""
+        return self._pixel_handler("pixel_array")(self)
+
+    def frame(self, index: int, *, out: Any = None) -> Any:
+        """One frame of the pixel data, decoded on its own."""
+        return self._pixel_handler("frame")(self, index, out=out)
+
+    def frames(self, indices: Any = None, *, out: Any = None, threads: int | None = None) -> Any:
+        """Several frames (all by default) as one (n, rows, cols[, samples]) array."""
+        return self._pixel_handler("frames")(self, indices, out=out, threads=threads)
+
+    @staticmethod
+    def _pixel_handler(name: str) -> Callable[..., Any]:
+        if name not in _pixel_handlers:
+            raise RuntimeError("dicomfast.pixels is not loaded")  # imported by dicomfast
+        return _pixel_handlers[name]
+
+    def _pixel_value_view(self) -> tuple[Any, int, int] | None:
+        """(index, position, tag) of the pixel data element as stored, or None."""
+        elems = self._map()
+        for tag in _PIXEL_TAGS:
+            v = elems.get(tag)
+            if v is None:
+                continue
+            if type(v) is int:
+                return self._index, v, tag
+            if v._pos >= 0 and v._value is _UNSET and v._ds is self:
+                return self._index, v._pos, tag
+            return None, -1, tag
+        return None
+
+    # -- display -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from dicomfast.dump import format_dataset
+
+        return "\n".join(format_dataset(self))
+
+    __str__ = __repr__
+
+
+def top_level_dataset(index: Any, strict: bool) -> Dataset:
+    """The dataset of a whole ElementIndex."""
+    return Dataset._from_index(index, 0, index.count, None, strict)
+

@@ -1,0 +1,169 @@
+"""Reading DICOM Part 10 files and bare datasets (PS3.10 §7, PS3.5 §7).
+
+    preamble (128 bytes) + "DICM"  |  File Meta group 0002 (explicit VR LE)  |  dataset
+                                                                              (transfer syntax)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+from typing import Any
+
+from dicomfast._index import vr_table
+from dicomfast._native import _scan
+from dicomfast.dataset import Dataset, top_level_dataset
+from dicomfast.errors import (
+    EncodingWarning,
+    InvalidDicomError,
+    MalformedDataError,
+    UnsupportedTransferSyntaxError,
+)
+from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
+
+#: Inflated datasets larger than this many times their compressed size are
+#: refused as deflate bombs unless `max_inflated_size` says otherwise.
+_INFLATE_RATIO_LIMIT = 256
+_INFLATE_FLOOR = 64 << 20
+
+# df_scan_result.warnings bits (df_scan.h)
+_WARNINGS = {
+    0x08: "an explicit VR not defined by PS3.5 Table 6.2-1 was read in long form",
+    0x10: "the data set is implicit VR although its transfer syntax is explicit VR",
+    0x20: "the data set is explicit VR although its transfer syntax is implicit VR",
+    0x40: "an undefined-length item or sequence had no delimiter before the end of data",
+    0x04: "a stray item or sequence delimiter was skipped",
+    0x80: "the data ends inside the last element's value; the value is cut short",
+}
+
+
+def _load(source: Any) -> tuple[Any, str | None]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return source, None
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        with open(path, "rb") as f:
+            return f.read(), path
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return source.read(), name if isinstance(name, str) else None
+    try:
+        return memoryview(source), None  # mmap and other buffers
+    except TypeError:
+        raise TypeError(f"cannot read DICOM from {type(source).__name__}") from None
+
+
+def _warn(bits: int) -> None:
+    for bit, text in _WARNINGS.items():
+        if bits & bit:
+            warnings.warn(text, EncodingWarning, stacklevel=3)
+
+
+def _inflate(data: Any, offset: int, limit: int | None) -> bytes:
+    """Raw-deflate the dataset after the File Meta (PS3.5 §A.5), with a bomb cap."""
+    compressed = memoryview(data)[offset:]
+    if limit is None:
+        limit = max(_INFLATE_FLOOR, _INFLATE_RATIO_LIMIT * len(compressed))
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(compressed, limit + 1)
+    except zlib.error as exc:
+        raise MalformedDataError(f"deflated data set does not inflate: {exc}",
+                                 offset=offset) from None
+    if len(out) > limit:
+        raise MalformedDataError(
+            f"deflated data set inflates past {limit} bytes (deflate bomb?); "
+            "pass max_inflated_size to allow more", offset=offset)
+    return out
+
+
+def _meta_transfer_syntax(meta: Dataset) -> str | None:
+    if 0x00020010 not in meta:
+        return None
+    value = meta[0x00020010].value
+    return str(value).strip("\0 ") if value else None
+
+
+def read(
+    source: Any,
+    *,
+    stop_before_pixels: bool = False,
+    specific_tags: list[Any] | None = None,
+    strict: bool = False,
+    force: bool = False,
+    max_depth: int = 64,
+    max_inflated_size: int | None = None,
+) -> Dataset:
+    """Read a DICOM file (a path, a bytes-like object, or a binary file object).
+
+    The file is read into memory once and scanned by the C core; element values
+    are decoded only when accessed. `force=True` also reads bare datasets that
+    have neither the "DICM" prefix nor a File Meta group. `strict=True` refuses
+    what lenient readers tolerate (odd lengths, encoding mismatches, stray
+    delimiters, trailing bytes).
+    """
+    data, filename = _load(source)
+    table = vr_table()
+    start, has_preamble, has_meta = _scan.find_dataset_start(data)
+    if not has_preamble and not has_meta and not force:
+        raise InvalidDicomError(
+            "no 'DICM' prefix and no File Meta group: not a DICOM Part 10 file "
+            "(pass force=True to read a bare data set)")
+
+    meta: Dataset | None = None
+    pos = start
+    if has_meta:
+        meta_index = _scan.scan(data, start=start, meta_only=True, strict=strict, table=table)
+        meta = top_level_dataset(meta_index, strict)
+        pos = start + meta_index.bytes_used
+    elif has_preamble and strict:
+        raise InvalidDicomError("'DICM' prefix without a File Meta group")
+
+    uid = _meta_transfer_syntax(meta) if meta is not None else None
+    ts: TransferSyntax | None = None
+    if uid is not None:
+        try:
+            ts = transfer_syntax(uid)
+        except UnsupportedTransferSyntaxError:
+            raise UnsupportedTransferSyntaxError(
+                f"unknown transfer syntax {uid!r} in (0002,0010)") from None
+    elif strict and meta is not None:
+        raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
+
+    buffer, base = data, pos
+    if ts is None:
+        # No transfer syntax: the scanner decides from the first element.
+        little, explicit = True, True
+    else:
+        little, explicit = ts.is_little_endian, not ts.is_implicit_vr
+        if ts.is_deflated:
+            buffer, base = _inflate(data, pos, max_inflated_size), 0
+    index = _scan.scan(buffer, start=base, little_endian=little, explicit_vr=explicit,
+                       strict=strict, max_depth=max_depth,
+                       stop_before_pixels=stop_before_pixels, table=table)
+    if index.warnings and not (ts is None and index.warnings & 0x30):
+        _warn(index.warnings)
+    ds = top_level_dataset(index, strict)
+    if specific_tags is not None:
+        from dicomfast.dataset import _key_to_tag
+
+        keep = {_key_to_tag(t) for t in specific_tags} | {0x00080005}
+        elems = ds._map()
+        for tag in [t for t in elems if t not in keep]:
+            del elems[tag]
+    d = ds.__dict__
+    d["file_meta"] = meta
+    d["preamble"] = bytes(memoryview(data)[:128]) if has_preamble and start == 132 else None
+    d["filename"] = filename
+    d["is_little_endian"] = little
+    if index.warnings & 0x10:
+        explicit = False
+    elif index.warnings & 0x20:
+        explicit = True
+    d["is_implicit_VR"] = not explicit
+    d["transfer_syntax"] = ts
+    return ds
+
+
+dcmread = read

@@ -1,0 +1,104 @@
+"""ImageParams: the Image Pixel module facts a codec needs (PS3.3 C.7.6.3).
+
+Codecs see ImageParams and bytes, never a Dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dicomfast.errors import MalformedDataError
+
+
+@dataclass(frozen=True)
+class ImageParams:
+    rows: int
+    columns: int
+    samples_per_pixel: int = 1
+    bits_allocated: int = 16
+    bits_stored: int = 16
+    pixel_representation: int = 0
+    planar_configuration: int = 0
+    photometric_interpretation: str = "MONOCHROME2"
+    number_of_frames: int = 1
+    float_pixels: int = 0  # 0, or 32 / 64 for Float / Double Float Pixel Data
+
+    @classmethod
+    def from_dataset(cls, ds: Any, pixel_tag: int = 0x7FE00010) -> ImageParams:
+        def need(keyword: str, tag: int) -> int:
+            value = ds.get(keyword)
+            if value is None or value == "":
+                raise MalformedDataError(f"{keyword} is missing, pixel data cannot be read",
+                                         tag=tag)
+            return int(value)
+
+        rows = need("Rows", 0x00280010)
+        cols = need("Columns", 0x00280011)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        float_bits = {0x7FE00008: 32, 0x7FE00009: 64}.get(pixel_tag, 0)
+        bits = float_bits or need("BitsAllocated", 0x00280100)
+        stored = int(ds.get("BitsStored") or bits)
+        frames_value = ds.get("NumberOfFrames")
+        try:
+            frames = int(frames_value) if frames_value not in (None, "") else 1
+        except (TypeError, ValueError):
+            frames = 1
+        params = cls(
+            rows=rows,
+            columns=cols,
+            samples_per_pixel=samples,
+            bits_allocated=bits,
+            bits_stored=stored,
+            pixel_representation=int(ds.get("PixelRepresentation") or 0),
+            planar_configuration=int(ds.get("PlanarConfiguration") or 0),
+            photometric_interpretation=str(ds.get("PhotometricInterpretation") or "").strip(),
+            number_of_frames=max(frames, 1),
+            float_pixels=float_bits,
+        )
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        if self.rows <= 0 or self.columns <= 0:
+            raise MalformedDataError(f"image is {self.rows} x {self.columns}", tag=0x00280010)
+        if self.bits_allocated not in (1, 8, 16, 32, 64):
+            raise MalformedDataError(f"Bits Allocated {self.bits_allocated} is not supported",
+                                     tag=0x00280100)
+        if not 1 <= self.samples_per_pixel <= 4:
+            raise MalformedDataError(f"Samples per Pixel {self.samples_per_pixel}",
+                                     tag=0x00280002)
+        if not 0 < self.bits_stored <= self.bits_allocated:
+            object.__setattr__(self, "bits_stored", self.bits_allocated)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The numpy dtype of one decoded sample (native byte order)."""
+        if self.float_pixels:
+            return np.dtype(np.float32 if self.float_pixels == 32 else np.float64)
+        if self.bits_allocated == 1:
+            return np.dtype(np.uint8)
+        kind = "i" if self.pixel_representation == 1 else "u"
+        return np.dtype(f"{kind}{self.bits_allocated // 8}")
+
+    @property
+    def pixels_per_frame(self) -> int:
+        return self.rows * self.columns * self.samples_per_pixel
+
+    @property
+    def frame_nbytes(self) -> int:
+        """Bytes of one decoded frame in the output array."""
+        return self.pixels_per_frame * self.dtype.itemsize
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        if self.samples_per_pixel == 1:
+            return (self.rows, self.columns)
+        return (self.rows, self.columns, self.samples_per_pixel)
+
+    def array_shape(self, frames: int | None = None) -> tuple[int, ...]:
+        """pydicom's convention: frames first only when there is more than one."""
+        n = self.number_of_frames if frames is None else frames
+        return self.frame_shape if n == 1 else (n, *self.frame_shape)
