@@ -37,7 +37,7 @@ class Sequence(list):
         return f"<Sequence of {len(self)} item(s)>"
 
 
-def _key_to_tag(key: Any) -> int:
+def key_to_tag(key: Any) -> int:
     if isinstance(key, int):
         return key
     if isinstance(key, str):
@@ -109,8 +109,7 @@ class Dataset:
 
     def _materialize(self, tag: int, pos: int) -> DataElement:
         idx = self._index
-        flags = idx.flags(pos)
-        vr = idx.vr(pos)
+        vr, flags = idx.vr_flags(pos)
         if vr in AMBIGUOUS_VRS:
             vr = resolve_ambiguous_vr(
                 tag, vr, implicit=bool(flags & _EL_IMPLICIT),
@@ -125,7 +124,7 @@ class Dataset:
                 if vr in AMBIGUOUS_VRS:
                     vr = resolve_ambiguous_vr(tag, vr, implicit=True, undefined_length=False,
                                               lookup=self._lookup_value)
-        el = DataElement._lazy(tag, vr, pos, self, bool(flags & _EL_UNDEFINED))
+        el = DataElement._lazy(tag, vr, pos, flags, self)
         self._map()[tag] = el
         return el
 
@@ -140,7 +139,7 @@ class Dataset:
     def _decode_element(self, el: DataElement) -> Any:
         idx = self._index
         pos = el._pos
-        flags = idx.flags(pos)
+        flags = el._flags
         if flags & _EL_SEQUENCE:
             items = Sequence()
             for item_pos in idx.children(pos):
@@ -153,7 +152,10 @@ class Dataset:
         if el.VR == "SQ":
             return self._parse_un_sequence(raw, not flags & _EL_BIG_ENDIAN)
         vr = el.VR
-        encodings = self._charset() if vr in CHARSET_VRS else _DEFAULT_ENCODINGS
+        if vr in CHARSET_VRS:
+            encodings = self._encodings or self._charset()
+        else:
+            encodings = _DEFAULT_ENCODINGS
         return decode_value(vr, raw, not flags & _EL_BIG_ENDIAN, encodings, self._strict)
 
     def _parse_un_sequence(self, raw: bytes, little_endian: bool) -> Sequence:
@@ -190,14 +192,14 @@ class Dataset:
 
     # -- mapping protocol ------------------------------------------------------------
     def __getitem__(self, key: Any) -> DataElement:
-        tag = key if type(key) is int else _key_to_tag(key)
+        tag = key if type(key) is int else key_to_tag(key)
         v = self._map()[tag]
         if type(v) is int:
             return self._materialize(tag, v)
         return v
 
     def __setitem__(self, key: Any, el: DataElement) -> None:
-        tag = _key_to_tag(key)
+        tag = key_to_tag(key)
         if not isinstance(el, DataElement):
             raise TypeError("Dataset items must be DataElements")
         if el.tag != tag:
@@ -209,11 +211,11 @@ class Dataset:
             self.__dict__["_encodings"] = None
 
     def __delitem__(self, key: Any) -> None:
-        del self._map()[_key_to_tag(key)]
+        del self._map()[key_to_tag(key)]
 
     def __contains__(self, key: Any) -> bool:
         try:
-            tag = key if type(key) is int else _key_to_tag(key)
+            tag = key if type(key) is int else key_to_tag(key)
         except (KeyError, TypeError, ValueError):
             return False
         return tag in self._map()
@@ -222,8 +224,10 @@ class Dataset:
         return len(self._map())
 
     def __iter__(self) -> Iterator[DataElement]:
-        for tag in self.keys():
-            yield self[tag]
+        elems = self._map()
+        for tag in sorted(elems):
+            v = elems[tag]
+            yield self._materialize(tag, v) if type(v) is int else v
 
     def keys(self) -> list[int]:
         """The tags, in ascending order."""
@@ -300,7 +304,7 @@ class Dataset:
 
     def add_new(self, tag: Any, VR: str, value: Any) -> None:
         """Add (or replace) an element with an explicit VR."""
-        t = _key_to_tag(tag)
+        t = key_to_tag(tag)
         self[t] = DataElement(t, VR, value)
 
     @property

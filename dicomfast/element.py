@@ -28,25 +28,27 @@ class DataElement:
     index and decode their value only when ``value`` is first read.
     """
 
-    __slots__ = ("tag", "VR", "_value", "_pos", "_ds", "is_undefined_length")
+    __slots__ = ("tag", "VR", "_value", "_pos", "_flags", "_ds", "is_undefined_length")
 
     def __init__(self, tag: int, VR: str, value: Any, *, is_undefined_length: bool = False):
         self.tag = int(tag)
         self.VR = VR
         self._value = value
         self._pos = -1
+        self._flags = 0
         self._ds: Dataset | None = None
         self.is_undefined_length = is_undefined_length
 
     @classmethod
-    def _lazy(cls, tag: int, VR: str, pos: int, ds: Dataset, undefined: bool) -> DataElement:
+    def _lazy(cls, tag: int, VR: str, pos: int, flags: int, ds: Dataset) -> DataElement:
         el = cls.__new__(cls)
         el.tag = tag
         el.VR = VR
         el._value = _UNSET
         el._pos = pos
+        el._flags = flags
         el._ds = ds
-        el.is_undefined_length = undefined
+        el.is_undefined_length = bool(flags & 1)
         return el
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 
 from dicomfast._index import vr_table
 from dicomfast._native import _scan
-from dicomfast.dataset import Dataset, top_level_dataset
+from dicomfast.dataset import Dataset, key_to_tag, top_level_dataset
 from dicomfast.errors import (
     EncodingWarning,
     InvalidDicomError,
@@ -38,13 +38,34 @@ _WARNINGS = {
 }
 
 
+def _read_file(path: str) -> bytes:
+    # os.read on the descriptor skips the buffered-reader machinery, which for
+    # small files costs as much as the read itself.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size) if size < 0x7FFF0000 else b""
+        if len(data) != size or size == 0:  # a short read, a huge file, or a special file
+            chunks = [data]
+            while True:
+                chunk = os.read(fd, 1 << 26)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    finally:
+        os.close(fd)
+
+
 def _load(source: Any) -> tuple[Any, str | None]:
+    if isinstance(source, str):
+        return _read_file(source), source
     if isinstance(source, (bytes, bytearray, memoryview)):
         return source, None
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, os.PathLike):
         path = os.fspath(source)
-        with open(path, "rb") as f:
-            return f.read(), path
+        return _read_file(path), str(path)
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
         return source.read(), name if isinstance(name, str) else None
@@ -78,11 +99,28 @@ def _inflate(data: Any, offset: int, limit: int | None) -> bytes:
     return out
 
 
-def _meta_transfer_syntax(meta: Dataset) -> str | None:
-    if 0x00020010 not in meta:
+_TS_BY_RAW: dict[bytes, TransferSyntax] = {}
+
+
+def _meta_transfer_syntax(meta_index: Any) -> TransferSyntax | None:
+    """The transfer syntax named by (0002,0010), looked up by its raw bytes."""
+    pos = meta_index.find_top(0x00020010)
+    if pos < 0:
         return None
-    value = meta[0x00020010].value
-    return str(value).strip("\0 ") if value else None
+    raw = meta_index.value_bytes(pos)
+    ts = _TS_BY_RAW.get(raw)
+    if ts is None:
+        uid = raw.decode("ascii", "replace").strip("\0 ")
+        if not uid:
+            return None
+        try:
+            ts = transfer_syntax(uid)
+        except UnsupportedTransferSyntaxError:
+            raise UnsupportedTransferSyntaxError(
+                f"unknown transfer syntax {uid!r} in (0002,0010)") from None
+        if len(_TS_BY_RAW) < 256:  # the registry is finite; stay bounded anyway
+            _TS_BY_RAW[raw] = ts
+    return ts
 
 
 def read(
@@ -112,24 +150,17 @@ def read(
             "(pass force=True to read a bare data set)")
 
     meta: Dataset | None = None
+    ts: TransferSyntax | None = None
     pos = start
     if has_meta:
         meta_index = _scan.scan(data, start=start, meta_only=True, strict=strict, table=table)
         meta = top_level_dataset(meta_index, strict)
         pos = start + meta_index.bytes_used
+        ts = _meta_transfer_syntax(meta_index)
+        if ts is None and strict:
+            raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
     elif has_preamble and strict:
         raise InvalidDicomError("'DICM' prefix without a File Meta group")
-
-    uid = _meta_transfer_syntax(meta) if meta is not None else None
-    ts: TransferSyntax | None = None
-    if uid is not None:
-        try:
-            ts = transfer_syntax(uid)
-        except UnsupportedTransferSyntaxError:
-            raise UnsupportedTransferSyntaxError(
-                f"unknown transfer syntax {uid!r} in (0002,0010)") from None
-    elif strict and meta is not None:
-        raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
 
     buffer, base = data, pos
     if ts is None:
@@ -142,28 +173,28 @@ def read(
     index = _scan.scan(buffer, start=base, little_endian=little, explicit_vr=explicit,
                        strict=strict, max_depth=max_depth,
                        stop_before_pixels=stop_before_pixels, table=table)
-    if index.warnings and not (ts is None and index.warnings & 0x30):
-        _warn(index.warnings)
+    warned = index.warnings
+    if warned:
+        if warned & 0x10:
+            explicit = False
+        elif warned & 0x20:
+            explicit = True
+        if not (ts is None and warned & 0x30):
+            _warn(warned)
     ds = top_level_dataset(index, strict)
     if specific_tags is not None:
-        from dicomfast.dataset import _key_to_tag
-
-        keep = {_key_to_tag(t) for t in specific_tags} | {0x00080005}
+        keep = {key_to_tag(t) for t in specific_tags} | {0x00080005}
         elems = ds._map()
         for tag in [t for t in elems if t not in keep]:
             del elems[tag]
     d = ds.__dict__
     d["file_meta"] = meta
-    d["preamble"] = bytes(memoryview(data)[:128]) if has_preamble and start == 132 else None
+    if has_preamble and start == 132:
+        d["preamble"] = bytes(data[:128]) if type(data) is not bytes else data[:128]
     d["filename"] = filename
     d["is_little_endian"] = little
-    if index.warnings & 0x10:
-        explicit = False
-    elif index.warnings & 0x20:
-        explicit = True
     d["is_implicit_VR"] = not explicit
     d["transfer_syntax"] = ts
     return ds
-
 
 dcmread = read

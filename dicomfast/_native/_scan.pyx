@@ -157,6 +157,11 @@ cdef class ElementIndex:
         self._check(i)
         return self.base + self.elems[i].header_offset
 
+    def vr_flags(self, Py_ssize_t i):
+        """(VR, flags) of entry i."""
+        self._check(i)
+        return vr_str(self.elems[i].vr), self.elems[i].flags
+
     def entry(self, Py_ssize_t i):
         """(tag, VR, flags, length, value offset, end) of entry i."""
         self._check(i)
@@ -203,6 +208,15 @@ cdef class ElementIndex:
             out.append(j)
             j = self.elems[j].end
         return out
+
+    def find_top(self, uint32_t tag):
+        """Position of the first top-level entry with this tag, or -1."""
+        cdef size_t j = 0
+        while j < self.count:
+            if self.elems[j].tag == tag:
+                return j
+            j = self.elems[j].end
+        return -1
 
     def children_of_root(self):
         """Top-level entries (for an index of sequence content: its items)."""

@@ -21,8 +21,8 @@ _EL_FRAGMENTS = 0x0008
 _EL_BIG_ENDIAN = 0x0040
 
 
-def pixel_source(ds: Any) -> tuple[Any, int, bool, bool]:
-    """(buffer, pixel tag, little_endian, encapsulated) of a dataset's pixel data.
+def pixel_source(ds: Any) -> tuple[Any, int, bool, bool, str]:
+    """(buffer, pixel tag, little_endian, encapsulated, VR) of a dataset's pixel data.
 
     The buffer is a zero-copy view of the file when the element is unchanged.
     """
@@ -30,16 +30,17 @@ def pixel_source(ds: Any) -> tuple[Any, int, bool, bool]:
     if found is None:
         raise MalformedDataError("the data set has no Pixel Data", tag=0x7FE00010)
     index, pos, tag = found
+    vr = ds[tag].VR
     if index is not None:
         flags = index.flags(pos)
         return (index.value_view(pos), tag, not flags & _EL_BIG_ENDIAN,
-                bool(flags & _EL_FRAGMENTS))
+                bool(flags & _EL_FRAGMENTS), vr)
     el = ds[tag]
     root = ds
     while root.parent is not None:
         root = root.parent
     little = root.is_little_endian is not False
-    return el.value, tag, little, bool(el.is_undefined_length)
+    return el.value, tag, little, bool(el.is_undefined_length), vr
 
 
 def _transfer_syntax_uid(ds: Any) -> str:
@@ -56,13 +57,14 @@ def _transfer_syntax_uid(ds: Any) -> str:
 
 
 def _decode(ds: Any, frames: range | None, out: np.ndarray | None) -> np.ndarray:
-    buf, tag, little, encapsulated = pixel_source(ds)
+    buf, tag, little, encapsulated, vr = pixel_source(ds)
     params = ImageParams.from_dataset(ds, tag)
     if encapsulated:
         uid = _transfer_syntax_uid(ds)
         raise UnsupportedTransferSyntaxError(
             f"no decoder for compressed pixel data of transfer syntax {uid!r} in this build")
-    return decode_native(buf, params, little_endian=little, frames=frames, out=out, tag=tag)
+    return decode_native(buf, params, little_endian=little, frames=frames, out=out, tag=tag,
+                         vr=vr)
 
 
 def pixel_array(ds: Any) -> np.ndarray:
@@ -72,7 +74,7 @@ def pixel_array(ds: Any) -> np.ndarray:
 
 def frame(ds: Any, index: int, *, out: np.ndarray | None = None) -> np.ndarray:
     """Frame `index` (negative counts from the end) as (rows, cols[, samples])."""
-    _, tag, _, _ = pixel_source(ds)
+    tag = pixel_source(ds)[1]
     params = ImageParams.from_dataset(ds, tag)
     n = params.number_of_frames
     if index < 0:
@@ -86,7 +88,7 @@ def frame(ds: Any, index: int, *, out: np.ndarray | None = None) -> np.ndarray:
 def frames(ds: Any, indices: Any = None, *, out: np.ndarray | None = None,
            threads: int | None = None) -> np.ndarray:
     """Frames `indices` (all by default) as one (n, rows, cols[, samples]) array."""
-    _, tag, _, _ = pixel_source(ds)
+    tag = pixel_source(ds)[1]
     params = ImageParams.from_dataset(ds, tag)
     n_all = params.number_of_frames
     wanted = list(range(n_all)) if indices is None else [int(i) % n_all if i < 0 else int(i)

@@ -43,9 +43,18 @@ def decode_native(
     frames: range | None = None,
     out: np.ndarray | None = None,
     tag: int = 0x7FE00010,
+    vr: str = "OW",
 ) -> np.ndarray:
     """Frames `frames` (all by default) of native pixel data `buf` as an array."""
     view = memoryview(buf).cast("B")
+    if not little_endian and vr == "OW" and p.bits_allocated <= 8:
+        # PS3.5 §7.3: OW is a stream of 16-bit words, so big endian swaps byte
+        # pairs even when the pixels are 8 or 1 bits.
+        swapped = bytearray(len(view) & ~1)
+        _pixels.swap_bytes(view[: len(swapped)], swapped, 2)
+        view = memoryview(swapped)
+    if p.photometric_interpretation == "YBR_FULL_422" and p.samples_per_pixel == 3:
+        return _decode_ybr_full_422(view, p, frames, out, tag)
     if frames is None:
         frames = range(p.number_of_frames)
     n = len(frames)
@@ -98,3 +107,29 @@ def finish(arr: np.ndarray, p: ImageParams, n: int, in_place: bool) -> np.ndarra
             arr = inter
     shape = p.array_shape(n) if n != 1 or p.number_of_frames == 1 else p.frame_shape
     return arr.reshape(shape)
+
+
+def _decode_ybr_full_422(view: memoryview, p: ImageParams, frames: range | None,
+                         out: np.ndarray | None, tag: int) -> np.ndarray:
+    """Native YBR_FULL_422 (PS3.3 C.7.6.3.1.2): Y0 Y1 Cb Cr per pixel pair; the
+    chroma is repeated for both pixels, giving full-size (rows, cols, 3)."""
+    if p.bits_allocated != 8 or p.columns % 2:
+        raise MalformedDataError("YBR_FULL_422 needs 8-bit samples and an even width", tag=tag)
+    if frames is None:
+        frames = range(p.number_of_frames)
+    n = len(frames)
+    stored = p.rows * p.columns * 2
+    start = frames.start * stored if frames else 0
+    if start + n * stored > len(view):
+        raise MalformedDataError(
+            f"pixel data has {len(view)} bytes, {start + n * stored} are needed", tag=tag)
+    quads = np.frombuffer(view[start:start + n * stored], np.uint8).reshape(n, -1, 4)
+    flat_shape = (n, p.pixels_per_frame)
+    arr = np.empty(flat_shape, np.uint8) if out is None else check_out(out, flat_shape,
+                                                                        np.dtype(np.uint8))
+    pix = arr.reshape(n, -1, 2, 3)
+    pix[:, :, 0, 0] = quads[:, :, 0]
+    pix[:, :, 1, 0] = quads[:, :, 1]
+    pix[:, :, :, 1] = quads[:, :, 2:3]
+    pix[:, :, :, 2] = quads[:, :, 3:4]
+    return finish(arr, p, n, out is not None)

@@ -45,7 +45,8 @@ class ImageParams:
         try:
             frames = int(frames_value) if frames_value not in (None, "") else 1
         except (TypeError, ValueError):
-            frames = 1
+            raise MalformedDataError(f"Number of Frames {frames_value!r} is not a number",
+                                     tag=0x00280008) from None
         params = cls(
             rows=rows,
             columns=cols,
