@@ -7,8 +7,6 @@ Each group holds the peer and dicomfast; compare the ratio of their means.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pydicom
 import pytest
@@ -138,6 +136,27 @@ def test_pixels_le_dicomfast(benchmark):
 def test_pixels_le_pydicom(benchmark):
     ds = pydicom.dcmread(_large(LE_FILE))
     benchmark(lambda: ds.pixel_array)
+
+
+@pytest.mark.benchmark(group="read from memory + first pixel_array, little endian")
+def test_first_pixels_le_numpy_floor(benchmark):
+    data = open(_large(LE_FILE), "rb").read()
+    offset = len(data) - 10 * 64 * 64 * 2
+    benchmark(lambda: np.frombuffer(data, "<u2", offset=offset).reshape(10, 64, 64))
+
+
+@pytest.mark.benchmark(group="read from memory + first pixel_array, little endian")
+def test_first_pixels_le_dicomfast(benchmark):
+    data = open(_large(LE_FILE), "rb").read()
+    benchmark(lambda: dicomfast.read(data).pixel_array)
+
+
+@pytest.mark.benchmark(group="read from memory + first pixel_array, little endian")
+def test_first_pixels_le_pydicom(benchmark):
+    import io
+
+    data = open(_large(LE_FILE), "rb").read()
+    benchmark(lambda: pydicom.dcmread(io.BytesIO(data)).pixel_array)
 
 
 @pytest.mark.benchmark(group="pixel_array, big endian")

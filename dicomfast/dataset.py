@@ -190,6 +190,10 @@ class Dataset:
             self.__dict__["_encodings"] = enc
         return enc
 
+    def _changed(self) -> None:
+        """Forget what was derived from the elements (an element was set or removed)."""
+        self.__dict__.pop("_pixel_cache", None)
+
     # -- mapping protocol ------------------------------------------------------------
     def __getitem__(self, key: Any) -> DataElement:
         tag = key if type(key) is int else key_to_tag(key)
@@ -207,11 +211,13 @@ class Dataset:
         if el._ds is None:
             el._ds = self
         self._map()[tag] = el
+        self._changed()
         if tag == 0x00080005:
             self.__dict__["_encodings"] = None
 
     def __delitem__(self, key: Any) -> None:
         del self._map()[key_to_tag(key)]
+        self._changed()
 
     def __contains__(self, key: Any) -> bool:
         try:
@@ -278,7 +284,7 @@ class Dataset:
             if tag is not None:
                 elems = self._map()
                 if tag in elems:
-                    self[tag].value = value
+                    self[tag].value = value  # the element tells this dataset
                     if tag == 0x00080005:
                         self.__dict__["_encodings"] = None
                 else:
@@ -295,6 +301,7 @@ class Dataset:
         tag = tag_for_keyword(name) if name[:1].isupper() else None
         if tag is not None and tag in self._map():
             del self._map()[tag]
+            self._changed()
             return
         object.__delattr__(self, name)
 

@@ -63,6 +63,8 @@ class DataElement:
     def value(self, value: Any) -> None:
         self._value = value
         self._pos = -1
+        if self._ds is not None:
+            self._ds._changed()
 
     @property
     def VM(self) -> int:

@@ -117,3 +117,16 @@ def test_out_validation():
         ds.frame(0, out=np.zeros((128, 256), np.int16)[:, ::2])
     with pytest.raises(IndexError):
         ds.frame(5)
+
+
+def test_cached_view_is_dropped_when_an_element_changes():
+    from corpus import find
+
+    ds = dicomfast.read(find("CT_small.dcm"))
+    first = ds.pixel_array
+    assert ds.pixel_array is first
+    ds.Rows = 64
+    ds.Columns = 128
+    reshaped = ds.pixel_array
+    assert reshaped.shape == (64, 128)
+    np.testing.assert_array_equal(reshaped, first[:64])

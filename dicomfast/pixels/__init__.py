@@ -68,8 +68,18 @@ def _decode(ds: Any, frames: range | None, out: np.ndarray | None) -> np.ndarray
 
 
 def pixel_array(ds: Any) -> np.ndarray:
-    """All frames, shaped as pydicom shapes them."""
-    return _decode(ds, None, None)
+    """All frames, shaped as pydicom shapes them.
+
+    A read-only zero-copy view is kept on the dataset until one of its elements
+    changes; arrays the caller may write to are decoded afresh on each call.
+    """
+    cached = ds.__dict__.get("_pixel_cache")
+    if cached is not None:
+        return cached
+    arr = _decode(ds, None, None)
+    if not arr.flags.writeable:
+        ds.__dict__["_pixel_cache"] = arr
+    return arr
 
 
 def frame(ds: Any, index: int, *, out: np.ndarray | None = None) -> np.ndarray:
