@@ -156,6 +156,8 @@ def read(
         meta_index = _scan.scan(data, start=start, meta_only=True, strict=strict, table=table)
         meta = top_level_dataset(meta_index, strict)
         pos = start + meta_index.bytes_used
+        if meta_index.warnings:
+            _warn(meta_index.warnings)
         ts = _meta_transfer_syntax(meta_index)
         if ts is None and strict:
             raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")

@@ -1,0 +1,57 @@
+"""The command line: dump and demo, compared with DCMTK's dcmdump where present."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from corpus import find
+
+from dicomfast.cli import main, sample_files
+
+
+def test_samples_are_shipped_and_small():
+    files = sample_files()
+    assert len(files) >= 5
+    assert sum(p.stat().st_size for p in files) < 1_000_000
+
+
+def test_dump_lists_nested_items(capsys):
+    path = find("rtplan.dcm")
+    assert main(["dump", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "(300A,00B0) SQ" in out            # Beam Sequence
+    assert "    (300A,0111) SQ" in out        # nested Control Point Sequence, indented
+    assert "RTPlanLabel" in out
+
+
+def test_dump_reports_bad_files(tmp_path, capsys):
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x08\x001.2.3.4\0")
+    assert main(["dump", str(bad)]) == 1
+    assert "dicomfast:" in capsys.readouterr().err
+
+
+def test_demo_runs(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "pixel_array: shape (3, 48, 48)" in out
+    assert "Yamada^Tarou" in out
+
+
+@pytest.mark.skipif(shutil.which("dcmdump") is None, reason="DCMTK's dcmdump is not installed")
+@pytest.mark.parametrize("sample", sample_files(), ids=lambda p: p.name)
+def test_samples_are_valid_for_dcmtk(sample):
+    # DCMTK reads every sample without complaint, so the samples are real DICOM.
+    run = subprocess.run(["dcmdump", "-q", str(sample)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "PatientName" in run.stdout
+
+
+def test_module_entry_point():
+    run = subprocess.run([sys.executable, "-m", "dicomfast", "dump", str(sample_files()[0])],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "(0010,0010) PN" in run.stdout
