@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from corpus import find
@@ -51,7 +52,8 @@ def test_samples_are_valid_for_dcmtk(sample):
 
 
 def test_module_entry_point():
+    # Run outside the source tree so the installed build is the one imported.
     run = subprocess.run([sys.executable, "-m", "dicomfast", "dump", str(sample_files()[0])],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=Path(__file__).parent)
     assert run.returncode == 0, run.stderr
     assert "(0010,0010) PN" in run.stdout

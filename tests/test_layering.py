@@ -21,6 +21,7 @@ def test_import_contracts():
 
 def test_import_dicomfast_does_not_import_net():
     code = "import sys, dicomfast; print(any(m.startswith('dicomfast.net') for m in sys.modules))"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parent)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"

@@ -103,3 +103,37 @@ cdef extern from "dicomfast/df_swap.h" nogil:
                             size_t *n_out, const df_swap_opts *opts, df_error *err)
     df_status df_unpack_bits(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                              size_t *n_out, const df_unpack_opts *opts, df_error *err)
+
+
+cdef extern from "dicomfast/df_encaps.h" nogil:
+    enum:
+        DF_MARKER_NONE
+        DF_MARKER_JPEG
+        DF_MARKER_J2K
+
+    ctypedef struct df_fragment:
+        uint64_t offset
+        uint64_t length
+        uint64_t item_offset
+
+    ctypedef struct df_frame_span:
+        uint32_t first
+        uint32_t count
+        uint64_t offset
+        uint64_t length
+
+    ctypedef struct df_encaps_opts:
+        int little_endian
+        uint32_t n_frames
+        int marker
+        const uint8_t *eot
+        size_t eot_len
+        const uint8_t *eot_lengths
+        size_t eot_lengths_len
+
+    df_status df_encaps_fragments(const uint8_t *src, size_t src_len, df_fragment *dst,
+                                  size_t dst_len, size_t *n_out, const df_encaps_opts *opts,
+                                  df_error *err)
+    df_status df_encaps_frames(const uint8_t *src, size_t src_len, const df_fragment *frags,
+                               size_t n_frags, df_frame_span *dst, size_t dst_len, size_t *n_out,
+                               const df_encaps_opts *opts, df_error *err)
