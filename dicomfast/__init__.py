@@ -19,6 +19,7 @@ from dicomfast.errors import (
     UnsupportedTransferSyntaxError,
 )
 from dicomfast.part10 import dcmread, read
+from dicomfast.pixels import decode_many
 from dicomfast.tag import Tag
 from dicomfast.uid import UID
 
@@ -39,6 +40,7 @@ __all__ = [
     "UID",
     "UnsupportedTransferSyntaxError",
     "dcmread",
+    "decode_many",
     "read",
 ]
 

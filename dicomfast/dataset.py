@@ -192,7 +192,9 @@ class Dataset:
 
     def _changed(self) -> None:
         """Forget what was derived from the elements (an element was set or removed)."""
-        self.__dict__.pop("_pixel_cache", None)
+        d = self.__dict__
+        d.pop("_pixel_cache", None)
+        d.pop("_frames_cache", None)
 
     # -- mapping protocol ------------------------------------------------------------
     def __getitem__(self, key: Any) -> DataElement:

@@ -75,6 +75,12 @@ def compare(pd_ds: PdDataset, our_ds, where: str, stats: dict) -> None:
                 stats["private_un"] += 1
                 continue
             raise Mismatch(f"{here}: VR {our_el.VR} != pydicom {pd_el.VR}")
+        # pydicom gives repeating-group elements such as (6000,0010) no keyword;
+        # dicomfast gives the dictionary's (OverlayRows).
+        if our_el.keyword != pd_el.keyword and pd_el.keyword:
+            raise Mismatch(f"{here}: keyword {our_el.keyword!r} != pydicom {pd_el.keyword!r}")
+        if pd_el.VR != "SQ" and our_el.VM != pd_el.VM:
+            raise Mismatch(f"{here}: VM {our_el.VM} != pydicom {pd_el.VM}")
         if pd_el.VR == "SQ":
             if len(pd_el.value) != len(our_el.value):
                 raise Mismatch(f"{here}: {len(our_el.value)} items != {len(pd_el.value)}")
