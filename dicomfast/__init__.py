@@ -21,7 +21,8 @@ from dicomfast.errors import (
 from dicomfast.part10 import dcmread, read
 from dicomfast.pixels import decode_many
 from dicomfast.tag import Tag
-from dicomfast.uid import UID
+from dicomfast.uid import UID, generate_uid
+from dicomfast.writer import write
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,8 @@ __all__ = [
     "UnsupportedTransferSyntaxError",
     "dcmread",
     "decode_many",
+    "generate_uid",
+    "write",
     "read",
 ]
 

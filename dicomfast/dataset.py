@@ -55,6 +55,8 @@ def key_to_tag(key: Any) -> int:
 
 # Set by dicomfast.pixels when it is imported: (dataset, index or None, out) -> ndarray.
 _pixel_handlers: dict[str, Callable[..., Any]] = {}
+# Set by dicomfast.writer when it is imported.
+_save_handlers: dict[str, Callable[..., Any]] = {}
 
 
 class Dataset:
@@ -354,6 +356,13 @@ class Dataset:
                 return self._index, v._pos, tag
             return None, -1, tag
         return None
+
+    # -- writing -----------------------------------------------------------------------
+    def save(self, target: Any, *, transfer_syntax: str | None = None, **kwargs: Any) -> None:
+        """Write as a DICOM Part 10 file; see :func:`dicomfast.write`."""
+        if "save" not in _save_handlers:
+            raise RuntimeError("dicomfast.writer is not loaded")  # imported by dicomfast
+        _save_handlers["save"](self, target, transfer_syntax=transfer_syntax, **kwargs)
 
     # -- display -----------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -45,12 +45,15 @@ def pydicom_data_dir() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def all_files() -> list[Path]:
     """Every corpus file, pydicom's first, then pydicom-data, then the shared corpus."""
-    return (_files(pydicom_test_dir()) + _files(pydicom_data_dir())
+    charsets = pydicom_test_dir().parent / "charset_files" if pydicom_test_dir() else None
+    return (_files(pydicom_test_dir()) + _files(charsets) + _files(pydicom_data_dir())
             + _files(LJDATA / "ds" if LJDATA.is_dir() else None))
 
 
 def file_id(path: Path) -> str:
-    for root in (pydicom_test_dir(), pydicom_data_dir(), LJDATA / "ds"):
+    test_dir = pydicom_test_dir()
+    charsets = test_dir.parent / "charset_files" if test_dir else None
+    for root in (test_dir, charsets, pydicom_data_dir(), LJDATA / "ds"):
         if root is not None and path.is_relative_to(root):
             return str(path.relative_to(root))
     return path.name

@@ -129,6 +129,10 @@ static void close_entry(scan_state *s, uint32_t idx, size_t content_end) {
     }
 }
 
+static void mark_entry(scan_state *s, uint32_t idx, uint16_t flag) {
+    if (idx < s->dst_len) s->dst[idx].flags |= flag;
+}
+
 /* Heuristic of PS3.5 §A.1 readers: do these 8 bytes look like an explicit VR header? */
 static int looks_explicit(const uint8_t *p) {
     uint16_t vr = DF_VR(p[4], p[5]);
@@ -200,6 +204,7 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
                                    "undefined-length %s has no delimiter before the end of data",
                                    f->kind == FRAME_ITEM ? "item" : "sequence");
                 s.warnings |= DF_WARN_MISSING_DELIMITER;
+                mark_entry(&s, f->entry, DF_EL_NO_DELIMITER);
             }
             close_entry(&s, f->entry, pos);
             sp--;
@@ -313,6 +318,7 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
             if (tag == TAG_SEQ_DELIM && f->kind == FRAME_ITEM && f->undefined && !opts->strict) {
                 /* Item delimiter missing: close the item, let the sequence take this. */
                 s.warnings |= DF_WARN_MISSING_DELIMITER;
+                mark_entry(&s, f->entry, DF_EL_NO_DELIMITER);
                 close_entry(&s, f->entry, hdr);
                 sp--;
                 continue;

@@ -11,7 +11,8 @@ from libc.string cimport memset
 
 from dicomfast._native._status cimport check
 from dicomfast._native.dfcore cimport (
-    DF_E_OUTPUT_TOO_SMALL, DF_EL_FRAGMENTS, DF_EL_ITEM, DF_EL_SEQUENCE, DF_OK,
+    DF_E_OUTPUT_TOO_SMALL, DF_EL_FRAGMENTS, DF_EL_ITEM, DF_EL_NO_DELIMITER, DF_EL_SEQUENCE,
+    DF_EL_UNDEFINED, DF_OK,
     DF_SCAN_DEFAULT_DEPTH, DF_SCAN_MAX_DEPTH, df_element, df_error, df_scan_dataset,
     df_scan_lookup_vr, df_scan_opts, df_scan_preamble, df_scan_result, df_status, df_vr_entry,
     df_vr_mask,
@@ -172,6 +173,16 @@ cdef class ElementIndex:
         if i < 0 or <size_t>i >= self.count:
             raise IndexError(f"element index {i} out of range")
         return 0
+
+    def extent(self, Py_ssize_t i):
+        """(start, stop) absolute byte range of entry i as stored: header, value and,
+        for undefined lengths, the closing delimiter."""
+        self._check(i)
+        cdef df_element *e = &self.elems[i]
+        cdef size_t stop = e.offset + e.length
+        if (e.flags & DF_EL_UNDEFINED) and not (e.flags & DF_EL_NO_DELIMITER):
+            stop += 8
+        return self.base + e.header_offset, self.base + stop
 
     def value_bytes(self, Py_ssize_t i):
         """A copy of entry i's value bytes."""

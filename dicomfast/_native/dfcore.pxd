@@ -41,6 +41,7 @@ cdef extern from "dicomfast/df_scan.h" nogil:
         DF_EL_UN_SEQUENCE
         DF_EL_ODD_LENGTH
         DF_EL_TRUNCATED
+        DF_EL_NO_DELIMITER
         DF_SCAN_DEFAULT_DEPTH
         DF_SCAN_MAX_DEPTH
 

@@ -37,6 +37,7 @@ extern "C" {
 #define DF_EL_UN_SEQUENCE 0x0100u    /* UN of undefined length read as implicit VR LE sequence */
 #define DF_EL_ODD_LENGTH 0x0200u     /* value length is odd (PS3.5 §7.1.1 wants even) */
 #define DF_EL_TRUNCATED 0x0400u      /* the data ends inside this value; length is what remains */
+#define DF_EL_NO_DELIMITER 0x0800u   /* undefined length, but the data ended before its delimiter */
 
 typedef struct df_element {
     uint32_t tag;

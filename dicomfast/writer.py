@@ -1,0 +1,313 @@
+"""Writing data sets and DICOM Part 10 files (PS3.10 §7, PS3.5 §7).
+
+Elements read from a file and not changed are copied as their original bytes
+(whole runs at once) when the target encoding is the one they were read in;
+only new or changed elements are encoded. Files are written to a temporary
+name in the target folder and renamed into place, so a failed write never
+leaves a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from typing import IO, Any
+
+from dicomfast import dataset as _dataset
+from dicomfast.dataset import Dataset, Sequence
+from dicomfast.element import DataElement
+from dicomfast.encode import encode_value
+from dicomfast.errors import DicomfastError, UnsupportedTransferSyntaxError
+from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
+from dicomfast.vr import AMBIGUOUS_VRS, CHARSET_VRS, LONG_FORM_VRS, SWAP_SIZE, TEXT_VRS
+
+#: dicomfast's implementation identity in the File Meta (PS3.7 §D.3.3.2).
+IMPLEMENTATION_CLASS_UID = "2.25.91440283547810469372839152876235581127"
+IMPLEMENTATION_VERSION_NAME = "DICOMFAST_010"
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+_UNDEFINED = 0xFFFFFFFF
+_EL_UNDEFINED = 0x0001
+_EL_SEQUENCE = 0x0002
+_EL_FRAGMENTS = 0x0008
+_EL_IMPLICIT = 0x0020
+_EL_BIG_ENDIAN = 0x0040
+_EL_TRUNCATED = 0x0400
+_ITEM = (0xFFFE, 0xE000)
+_ITEM_DELIM = (0xFFFE, 0xE00D)
+_SEQ_DELIM = (0xFFFE, 0xE0DD)
+
+
+class _Encoding:
+    """How the output is encoded, and what source bytes can be copied as they are."""
+
+    __slots__ = ("little", "implicit", "prefix", "raw_flags", "undefined_sequences")
+
+    def __init__(self, little: bool, implicit: bool, undefined_sequences: bool | None):
+        self.little = little
+        self.implicit = implicit
+        self.prefix = "<" if little else ">"
+        # An entry read with exactly these encoding flags can be copied byte for byte.
+        self.raw_flags = (_EL_IMPLICIT if implicit else 0) | (0 if little else _EL_BIG_ENDIAN)
+        self.undefined_sequences = undefined_sequences
+
+
+def _header(tag: int, vr: str, length: int, enc: _Encoding) -> bytes:
+    p = enc.prefix
+    if enc.implicit:
+        return struct.pack(p + "HHI", tag >> 16, tag & 0xFFFF, length)
+    if vr in LONG_FORM_VRS or length == _UNDEFINED:
+        return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+    if length > 0xFFFF:
+        # PS3.5 §6.2.2: a value too long for a short-form VR goes as UN.
+        return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, b"UN", 0, length)
+    return struct.pack(p + "HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
+def _delim(pair: tuple[int, int], enc: _Encoding) -> bytes:
+    return struct.pack(enc.prefix + "HHI", pair[0], pair[1], 0)
+
+
+class _Out:
+    """Output chunks, merging runs of source bytes that follow each other."""
+
+    __slots__ = ("chunks", "src", "run_start", "run_stop", "size")
+
+    def __init__(self) -> None:
+        self.chunks: list[Any] = []
+        self.src: Any = None
+        self.run_start = self.run_stop = -1
+        self.size = 0
+
+    def copy(self, src: Any, start: int, stop: int) -> None:
+        if src is self.src and start == self.run_stop:
+            self.run_stop = stop
+        else:
+            self._flush()
+            self.src, self.run_start, self.run_stop = src, start, stop
+        self.size += stop - start
+
+    def add(self, data: bytes) -> None:
+        self._flush()
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def _flush(self) -> None:
+        if self.src is not None:
+            self.chunks.append(memoryview(self.src)[self.run_start:self.run_stop])
+            self.src = None
+
+    def parts(self) -> list[Any]:
+        self._flush()
+        return self.chunks
+
+
+def _swapped(raw: bytes, size: int) -> bytes:
+    import numpy as np
+
+    if len(raw) % size:
+        raise DicomfastError(f"{len(raw)} bytes is not a whole number of {size}-byte words")
+    return np.frombuffer(raw, f"u{size}").byteswap().tobytes()
+
+
+def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
+    """An element's value, encoded for `enc` (source bytes reused where they can be)."""
+    vr = el.VR
+    if el._pos >= 0 and el._ds is ds and ds._index is not None:
+        raw = ds._index.value_bytes(el._pos)
+        if len(raw) & 1:
+            raw += b"\0" if vr in ("OB", "UN", "UI") else b" "
+        same_order = bool(el._flags & _EL_BIG_ENDIAN) == (not enc.little)
+        if same_order or vr in TEXT_VRS or vr in ("OB", "UN"):
+            return raw
+        if vr in SWAP_SIZE:
+            # Binary values change byte order with the transfer syntax (PS3.5 §7.3).
+            return _swapped(raw, SWAP_SIZE[vr])
+    value = el.value
+    if value is None:
+        return b""
+    encodings = ds._charset() if vr in CHARSET_VRS else ("iso8859",)
+    return encode_value(vr, value, enc.little, encodings)
+
+
+def _write_element(ds: Dataset, tag: int, v: Any, enc: _Encoding, out: _Out) -> None:
+    index = ds._index
+    if type(v) is int:
+        # Never touched since reading: copy the stored bytes when the encoding matches.
+        flags = index.flags(v)
+        if (flags & (_EL_IMPLICIT | _EL_BIG_ENDIAN)) == enc.raw_flags and not flags & _EL_TRUNCATED \
+                and (enc.undefined_sequences is None or not flags & _EL_SEQUENCE):
+            start, stop = index.extent(v)
+            out.copy(index.source, start, stop)
+            return
+        v = ds[tag]
+    el: DataElement = v
+    vr = el.VR
+    if vr in AMBIGUOUS_VRS:
+        vr = vr.split(" or ")[0]
+    if vr == "SQ":
+        _write_sequence(ds, el, enc, out)
+        return
+    if el.is_undefined_length and tag == 0x7FE00010:
+        # Encapsulated pixel data (PS3.5 §A.4): the value holds the items as stored,
+        # little endian as every encapsulated syntax is.
+        value = el.value
+        out.add(_header(tag, vr if vr in ("OB", "OW") else "OB", _UNDEFINED, enc))
+        out.add(value if isinstance(value, bytes) else bytes(value))
+        out.add(_delim(_SEQ_DELIM, enc))
+        return
+    if el._pos >= 0 and el._ds is ds and index is not None:
+        flags = el._flags
+        if (flags & (_EL_IMPLICIT | _EL_BIG_ENDIAN)) == enc.raw_flags and not flags & (
+                _EL_TRUNCATED | _EL_SEQUENCE | _EL_FRAGMENTS):
+            start, stop = index.extent(el._pos)
+            out.copy(index.source, start, stop)
+            return
+    value = _value_bytes(ds, el, enc)
+    out.add(_header(tag, vr, len(value), enc))
+    out.add(value)
+
+
+def _write_sequence(ds: Dataset, el: DataElement, enc: _Encoding, out: _Out) -> None:
+    items: Sequence = el.value
+    undefined = el.is_undefined_length if enc.undefined_sequences is None else \
+        enc.undefined_sequences
+    if undefined:
+        out.add(_header(el.tag, "SQ", _UNDEFINED, enc))
+        for item in items:
+            out.add(struct.pack(enc.prefix + "HHI", *_ITEM, _UNDEFINED))
+            _write_dataset(item, enc, out)
+            out.add(_delim(_ITEM_DELIM, enc))
+        out.add(_delim(_SEQ_DELIM, enc))
+        return
+    bodies = []
+    for item in items:
+        sub = _Out()
+        _write_dataset(item, enc, sub)
+        bodies.append(sub)
+    total = sum(8 + b.size for b in bodies)
+    out.add(_header(el.tag, "SQ", total, enc))
+    for b in bodies:
+        out.add(struct.pack(enc.prefix + "HHI", *_ITEM, b.size))
+        for part in b.parts():
+            out.add(bytes(part) if isinstance(part, memoryview) else part)
+
+
+def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
+    elems = ds._map()
+    for tag in sorted(elems):
+        if tag >> 16 == 0x0002 and ds._parent is None:
+            continue  # the File Meta is written separately
+        _write_element(ds, tag, elems[tag], enc, out)
+
+
+def encode_dataset(ds: Dataset, transfer_syntax_uid: str = EXPLICIT_VR_LITTLE_ENDIAN, *,
+                   undefined_length_sequences: bool | None = None) -> bytes:
+    """The data set encoded in a transfer syntax (deflated ones deflated), without File Meta.
+
+    `undefined_length_sequences`: True or False to force one form; None keeps
+    each sequence's form as read (new sequences: defined length).
+    """
+    ts = transfer_syntax(transfer_syntax_uid)
+    enc = _Encoding(ts.is_little_endian, ts.is_implicit_vr, undefined_length_sequences)
+    out = _Out()
+    _write_dataset(ds, enc, out)
+    body = b"".join(out.parts())
+    if ts.is_deflated:
+        deflater = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = deflater.compress(body) + deflater.flush()
+    return body
+
+
+def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
+    """File Meta group (PS3.10 §7.1): explicit VR little endian, with its group length."""
+    old = ds.file_meta if ds.file_meta is not None else Dataset()
+    sop_class = ds.get("SOPClassUID") or old.get("MediaStorageSOPClassUID")
+    sop_instance = ds.get("SOPInstanceUID") or old.get("MediaStorageSOPInstanceUID")
+    if not sop_class or not sop_instance:
+        raise DicomfastError("a Part 10 file needs SOP Class UID and SOP Instance UID "
+                             "(0008,0016) and (0008,0018), or File Meta that names them")
+    meta = Dataset()
+    for el in old:
+        if el.tag > 0x00020000:
+            meta[el.tag] = DataElement(el.tag, el.VR, el.value)
+    meta.add_new(0x00020001, "OB", b"\x00\x01")
+    meta.add_new(0x00020002, "UI", str(sop_class))
+    meta.add_new(0x00020003, "UI", str(sop_instance))
+    meta.add_new(0x00020010, "UI", ts.uid)
+    meta.add_new(0x00020012, "UI", IMPLEMENTATION_CLASS_UID)
+    meta.add_new(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)
+    enc = _Encoding(True, False, False)
+    out = _Out()
+    elems = meta._map()
+    for tag in sorted(elems):
+        _write_element(meta, tag, elems[tag], enc, out)
+    body = b"".join(out.parts())
+    return _header(0x00020000, "UL", 4, enc) + struct.pack("<I", len(body)) + body
+
+
+def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSyntax:
+    if transfer_syntax_uid is None:
+        current = getattr(ds, "transfer_syntax", None)
+        if current is not None:
+            return current
+        meta = ds.file_meta
+        if meta is not None and "TransferSyntaxUID" in meta:
+            return transfer_syntax(str(meta.TransferSyntaxUID))
+        return transfer_syntax(EXPLICIT_VR_LITTLE_ENDIAN)
+    return transfer_syntax(transfer_syntax_uid)
+
+
+def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
+          transfer_syntax: str | None = None, preamble: bytes | None = None,
+          undefined_length_sequences: bool | None = None) -> None:
+    """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file object).
+
+    The preamble is 128 zero bytes unless `preamble` is given: a preamble read
+    from a file is never written back on its own (CVE-2019-11687).
+    `transfer_syntax` defaults to the one the data set was read in.
+    """
+    ts = _target_syntax(ds, transfer_syntax)
+    source_ts = getattr(ds, "transfer_syntax", None)
+    if "PixelData" in ds and ds["PixelData"].is_undefined_length != ts.is_encapsulated:
+        raise UnsupportedTransferSyntaxError(
+            f"writing {'encapsulated' if ds['PixelData'].is_undefined_length else 'native'} "
+            f"pixel data as {ts.name} needs transcoding")
+    if (source_ts is not None and ts.is_encapsulated and source_ts.is_encapsulated
+            and source_ts.uid != ts.uid):
+        raise UnsupportedTransferSyntaxError(
+            f"pixel data compressed as {source_ts.name} cannot be written as {ts.name} "
+            "without transcoding")
+    if preamble is None:
+        preamble = b"\0" * 128
+    elif len(preamble) != 128:
+        raise ValueError("the preamble is 128 bytes")
+    parts = [preamble, b"DICM", _file_meta(ds, ts),
+             encode_dataset(ds, ts.uid, undefined_length_sequences=undefined_length_sequences)]
+    if hasattr(target, "write"):
+        for part in parts:
+            target.write(part)  # type: ignore[union-attr]
+        return
+    path = os.fspath(target)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _save(ds: Dataset, target: Any, **kwargs: Any) -> None:
+    write(ds, target, **kwargs)
+
+
+_dataset._save_handlers["save"] = _save

@@ -1,0 +1,199 @@
+"""Writing: corpus round trips, byte identity, and what DCMTK and pydicom say of our files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+
+import pydicom
+import pytest
+from corpus import all_files, file_id, find
+from test_read_corpus import PYDICOM_WRONG, compare
+
+import dicomfast
+from dicomfast.errors import DicomfastError, DicomfastWarning, UnsupportedTransferSyntaxError
+
+IMPLICIT = "1.2.840.10008.1.2"
+EXPLICIT = "1.2.840.10008.1.2.1"
+BIG = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+
+
+def _readable():
+    out = []
+    for path in all_files():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dicomfast.read(path)
+                pydicom.dcmread(path)
+            if ds.get("SOPClassUID") and ds.get("SOPInstanceUID"):
+                out.append(path)
+        except Exception:
+            continue
+    return out
+
+
+FILES = _readable()
+
+
+def _read(source, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DicomfastWarning)
+        return dicomfast.read(source, **kw)
+
+
+def test_enough_files():
+    assert len(FILES) > 150
+
+
+@pytest.mark.parametrize("path", FILES, ids=file_id)
+def test_round_trip_same_syntax(path, tmp_path):
+    ds = _read(path)
+    out = tmp_path / "out.dcm"
+    ds.save(out)
+    again = _read(out)
+    stats = {"elements": 0, "private_un": 0}
+    if file_id(path) in PYDICOM_WRONG:
+        _same_across_syntaxes(ds, again, file_id(path))
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compare(pydicom.dcmread(path), again, file_id(path), stats)
+        # pydicom reads what we wrote to the same values
+        compare(pydicom.dcmread(out), again, file_id(path) + " (pydicom reads ours)", stats)
+    assert again.file_meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+    # Unchanged elements are copied as stored: the data set bytes are identical
+    # whenever nothing had to be repaired while reading.
+    if not ds._index.warnings and ds.transfer_syntax is not None \
+            and not ds.transfer_syntax.is_deflated:
+        src = memoryview(ds._index.source)[ds._index.base:]
+        body = memoryview(again._index.source)[again._index.base:]
+        assert bytes(body) == bytes(src[:len(body)]) and len(src) - len(body) < 8
+
+
+_WORD = {"OW": "u2", "OF": "f4", "OL": "u4", "OD": "f8", "OV": "u8"}
+
+
+def _same_across_syntaxes(a, b, where=""):
+    """Equal elements between two encodings: VRs may differ only where the encoding
+    decides them (OB/OW, UN for private tags in implicit VR); words compare by value."""
+    import numpy as np
+
+    assert a.keys() == b.keys(), where
+    for el in a:
+        other = b[el.tag]
+        here = f"{where} {el.tag:08X}"
+        if el.VR == "SQ":
+            assert other.VR == "SQ", here
+            assert len(el.value) == len(other.value), here
+            for x, y in zip(el.value, other.value, strict=True):
+                _same_across_syntaxes(x, y, here)
+            continue
+        vrs = {el.VR, other.VR}
+        assert el.VR == other.VR or vrs <= {"OB", "OW"} or "UN" in vrs, (here, vrs)
+        if el.VR in _WORD and other.VR in _WORD and el.value is not None:
+            order = ">" if el._flags & 0x40 else "<"
+            order2 = ">" if other._flags & 0x40 else "<"
+            x = np.frombuffer(el.value, order + _WORD[el.VR])
+            y = np.frombuffer(other.value, order2 + _WORD[other.VR])
+            np.testing.assert_array_equal(x, y, err_msg=here)
+        elif "UN" not in vrs and vrs != {"OB", "OW"}:
+            assert el.value == other.value, here
+
+
+@pytest.mark.parametrize("ts", [IMPLICIT, EXPLICIT, BIG, DEFLATED])
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm", "rtplan.dcm",
+                                  "image_dfl.dcm", "chrH31.dcm", "SC_rgb_expb_16bit.dcm",
+                                  "OBXXXX1A.dcm", "emri_small_big_endian.dcm"])
+def test_change_native_syntax(name, ts, tmp_path):
+    path = find(name)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    ds = _read(path)
+    out = tmp_path / "out.dcm"
+    ds.save(out, transfer_syntax=ts)
+    again = _read(out)
+    assert again.transfer_syntax.uid == ts
+    _same_across_syntaxes(_read(path), again, name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pd = pydicom.dcmread(out)
+        assert str(pd.file_meta.TransferSyntaxUID) == ts
+        _same_across_syntaxes(_read(path), _read(out), name)
+    if "PixelData" in ds:
+        import numpy as np
+
+        np.testing.assert_array_equal(again.pixel_array, ds.pixel_array)
+
+
+@pytest.mark.skipif(shutil.which("dcmftest") is None, reason="DCMTK is not installed")
+@pytest.mark.parametrize("ts", [IMPLICIT, EXPLICIT, BIG, DEFLATED])
+def test_dcmtk_accepts_our_files(ts, tmp_path):
+    for name in ("CT_small.dcm", "rtplan.dcm", "MR_small_bigendian.dcm"):
+        ds = _read(find(name))
+        out = tmp_path / f"{name}.{ts}.dcm"
+        ds.save(out, transfer_syntax=ts)
+        check = subprocess.run(["dcmftest", str(out)], capture_output=True, text=True)
+        assert "yes" in check.stdout, check.stdout + check.stderr
+        dump = subprocess.run(["dcmdump", "-q", "-E", str(out)], capture_output=True,
+                              text=True)
+        assert dump.returncode == 0 and not dump.stderr, dump.stderr
+
+
+def test_new_dataset_from_scratch(tmp_path):
+    ds = dicomfast.Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = dicomfast.generate_uid()
+    ds.PatientName = "Doe^John"
+    ds.PatientID = "12345"
+    ds.Rows = 2
+    ds.Columns = 2
+    ds.add_new(0x00091010, "LO", "private value")
+    item = dicomfast.Dataset()
+    item.CodeValue = "121322"
+    ds.add_new(0x0040A170, "SQ", dicomfast.Sequence([item]))
+    out = tmp_path / "new.dcm"
+    ds.save(out)
+    again = _read(out)
+    assert again.PatientName == "Doe^John"
+    assert again.Rows == 2
+    assert again.PurposeOfReferenceCodeSequence[0].CodeValue == "121322"
+    pd = pydicom.dcmread(out)
+    assert pd.PatientName == "Doe^John" and pd[0x00091010].value == "private value"
+
+
+def test_edit_keeps_the_rest_byte_identical(tmp_path):
+    path = find("CT_small.dcm")
+    ds = _read(path)
+    ds.PatientName = "Changed^Name"
+    out = tmp_path / "edited.dcm"
+    ds.save(out)
+    again = _read(out)
+    assert again.PatientName == "Changed^Name"
+    for el in _read(path):
+        if el.tag != 0x00100010:
+            assert again[el.tag].value == el.value
+
+
+def test_preamble_is_zeroed_unless_asked(tmp_path):
+    ds = _read(find("CT_small.dcm"))
+    ds.__dict__["preamble"] = b"MZ" + b"\x90" * 126
+    out = tmp_path / "p.dcm"
+    ds.save(out)
+    assert out.read_bytes()[:128] == b"\0" * 128
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    ds = _read(find("JPEG2000.dcm") or find("MR_small_RLE.dcm"))
+    out = tmp_path / "x.dcm"
+    with pytest.raises(UnsupportedTransferSyntaxError):
+        ds.save(out, transfer_syntax=EXPLICIT)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_uids_are_an_error(tmp_path):
+    with pytest.raises(DicomfastError):
+        dicomfast.Dataset().save(tmp_path / "x.dcm")
