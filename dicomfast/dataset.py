@@ -72,6 +72,7 @@ class Dataset:
     _parent: Dataset | None = None
     _encodings: tuple[str, ...] | None = None
     _strict = False
+    _dirty = False
 
     def __init__(self, elements: dict[int, DataElement] | None = None) -> None:
         object.__setattr__(self, "_elems", {})
@@ -193,10 +194,15 @@ class Dataset:
         return enc
 
     def _changed(self) -> None:
-        """Forget what was derived from the elements (an element was set or removed)."""
-        d = self.__dict__
-        d.pop("_pixel_cache", None)
-        d.pop("_frames_cache", None)
+        """Forget what was derived from the elements (an element was set or removed),
+        and mark this data set and the ones holding it as no longer as read."""
+        ds: Dataset | None = self
+        while ds is not None:
+            d = ds.__dict__
+            d.pop("_pixel_cache", None)
+            d.pop("_frames_cache", None)
+            d["_dirty"] = True
+            ds = ds._parent
 
     # -- mapping protocol ------------------------------------------------------------
     def __getitem__(self, key: Any) -> DataElement:

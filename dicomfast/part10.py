@@ -189,6 +189,7 @@ def read(
         elems = ds._map()
         for tag in [t for t in elems if t not in keep]:
             del elems[tag]
+        ds._changed()
     d = ds.__dict__
     d["file_meta"] = meta
     if has_preamble and start == 132:

@@ -35,6 +35,9 @@ _EL_FRAGMENTS = 0x0008
 _EL_IMPLICIT = 0x0020
 _EL_BIG_ENDIAN = 0x0040
 _EL_TRUNCATED = 0x0400
+# Scan warnings after which stored bytes are not the canonical encoding: a value
+# cut short, a missing or stray delimiter, an encoding that differs from the syntax.
+_REPAIRED = 0x04 | 0x10 | 0x20 | 0x40 | 0x80
 _ITEM = (0xFFFE, 0xE000)
 _ITEM_DELIM = (0xFFFE, 0xE00D)
 _SEQ_DELIM = (0xFFFE, 0xE0DD)
@@ -196,6 +199,16 @@ def _write_sequence(ds: Dataset, el: DataElement, enc: _Encoding, out: _Out) -> 
 
 
 def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
+    index = ds._index
+    if (index is not None and not ds._dirty and enc.undefined_sequences is None
+            and index.count and not index.warnings & _REPAIRED
+            and index.encoding_flags() == enc.raw_flags and ds._parent is None):
+        # Nothing changed since reading, and the encoding is the same: the data
+        # set's bytes are the file's bytes.
+        start, _ = index.extent(0)
+        _, stop = index.extent(index.last_top())
+        out.copy(index.source, start, stop)
+        return
     elems = ds._map()
     for tag in sorted(elems):
         if tag >> 16 == 0x0002 and ds._parent is None:
@@ -229,23 +242,23 @@ def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
     if not sop_class or not sop_instance:
         raise DicomfastError("a Part 10 file needs SOP Class UID and SOP Instance UID "
                              "(0008,0016) and (0008,0018), or File Meta that names them")
-    meta = Dataset()
+    values: dict[int, tuple[str, bytes]] = {}
     for el in old:
-        if el.tag > 0x00020000:
-            meta[el.tag] = DataElement(el.tag, el.VR, el.value)
-    meta.add_new(0x00020001, "OB", b"\x00\x01")
-    meta.add_new(0x00020002, "UI", str(sop_class))
-    meta.add_new(0x00020003, "UI", str(sop_instance))
-    meta.add_new(0x00020010, "UI", ts.uid)
-    meta.add_new(0x00020012, "UI", IMPLEMENTATION_CLASS_UID)
-    meta.add_new(0x00020013, "SH", IMPLEMENTATION_VERSION_NAME)
-    enc = _Encoding(True, False, False)
-    out = _Out()
-    elems = meta._map()
-    for tag in sorted(elems):
-        _write_element(meta, tag, elems[tag], enc, out)
-    body = b"".join(out.parts())
+        if el.tag > 0x00020000 and el.value is not None:
+            values[el.tag] = (el.VR, encode_value(el.VR, el.value))
+    ours = ((0x00020001, "OB", b"\x00\x01"), (0x00020002, "UI", str(sop_class)),
+            (0x00020003, "UI", str(sop_instance)), (0x00020010, "UI", ts.uid),
+            (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+            (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME))
+    for tag, vr, value in ours:
+        values[tag] = (vr, encode_value(vr, value))
+    enc = _META_ENCODING
+    body = b"".join(_header(tag, vr, len(raw), enc) + raw
+                    for tag, (vr, raw) in sorted(values.items()))
     return _header(0x00020000, "UL", 4, enc) + struct.pack("<I", len(body)) + body
+
+
+_META_ENCODING = _Encoding(True, False, False)
 
 
 def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSyntax:

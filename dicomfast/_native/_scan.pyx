@@ -12,7 +12,7 @@ from libc.string cimport memset
 from dicomfast._native._status cimport check
 from dicomfast._native.dfcore cimport (
     DF_E_OUTPUT_TOO_SMALL, DF_EL_FRAGMENTS, DF_EL_ITEM, DF_EL_NO_DELIMITER, DF_EL_SEQUENCE,
-    DF_EL_UNDEFINED, DF_OK,
+    DF_EL_UNDEFINED, DF_EL_IMPLICIT, DF_EL_BIG_ENDIAN, DF_OK,
     DF_SCAN_DEFAULT_DEPTH, DF_SCAN_MAX_DEPTH, df_element, df_error, df_scan_dataset,
     df_scan_lookup_vr, df_scan_opts, df_scan_preamble, df_scan_result, df_status, df_vr_entry,
     df_vr_mask,
@@ -173,6 +173,22 @@ cdef class ElementIndex:
         if i < 0 or <size_t>i >= self.count:
             raise IndexError(f"element index {i} out of range")
         return 0
+
+    def last_top(self):
+        """Position of the last top-level entry (-1 when empty)."""
+        cdef size_t j = 0, last = 0
+        if self.count == 0:
+            return -1
+        while j < self.count:
+            last = j
+            j = self.elems[j].end
+        return last
+
+    def encoding_flags(self):
+        """The implicit/big-endian flags of the first entry (how the data set was read)."""
+        if self.count == 0:
+            return 0
+        return self.elems[0].flags & (DF_EL_IMPLICIT | DF_EL_BIG_ENDIAN)
 
     def extent(self, Py_ssize_t i):
         """(start, stop) absolute byte range of entry i as stored: header, value and,
