@@ -6,6 +6,7 @@
 """
 
 from dicomfast import pixels as _pixels  # registers ds.pixel_array
+from dicomfast import transcode as _transcode  # registers transcoding for save()
 from dicomfast.dataset import Dataset, Sequence
 from dicomfast.element import DataElement
 from dicomfast.errors import (
@@ -47,4 +48,4 @@ __all__ = [
     "read",
 ]
 
-del _pixels
+del _pixels, _transcode

@@ -22,10 +22,11 @@ from dicomfast.errors import (
 )
 from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
 
-#: Inflated datasets larger than this many times their compressed size are
-#: refused as deflate bombs unless `max_inflated_size` says otherwise.
-_INFLATE_RATIO_LIMIT = 256
+#: Inflated data sets larger than this many times their compressed size (and
+#: than the floor) are refused as deflate bombs unless `max_inflated_size` allows.
+_INFLATE_RATIO_LIMIT = 64
 _INFLATE_FLOOR = 64 << 20
+_INFLATE_CHUNK = 4 << 20
 
 # df_scan_result.warnings bits (df_scan.h)
 _WARNINGS = {
@@ -81,21 +82,32 @@ def _warn(bits: int) -> None:
             warnings.warn(text, EncodingWarning, stacklevel=3)
 
 
-def _inflate(data: Any, offset: int, limit: int | None) -> bytes:
-    """Raw-deflate the dataset after the File Meta (PS3.5 §A.5), with a bomb cap."""
+def _inflate(data: Any, offset: int, limit: int | None) -> bytearray:
+    """Raw-deflate the dataset after the File Meta (PS3.5 §A.5), with a bomb cap.
+
+    Inflates in chunks into one growing buffer, so a stream that would exceed
+    the limit is refused after at most `limit` bytes, never held twice.
+    """
     compressed = memoryview(data)[offset:]
     if limit is None:
         limit = max(_INFLATE_FLOOR, _INFLATE_RATIO_LIMIT * len(compressed))
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    out = bytearray()
+    pending: Any = compressed
     try:
-        out = inflater.decompress(compressed, limit + 1)
+        while True:
+            chunk = inflater.decompress(pending, _INFLATE_CHUNK)
+            out += chunk
+            if len(out) > limit:
+                raise MalformedDataError(
+                    f"deflated data set inflates past {limit} bytes (deflate bomb?); "
+                    "pass max_inflated_size to allow more", offset=offset)
+            pending = inflater.unconsumed_tail
+            if not pending and (not chunk or inflater.eof):
+                break
     except zlib.error as exc:
         raise MalformedDataError(f"deflated data set does not inflate: {exc}",
                                  offset=offset) from None
-    if len(out) > limit:
-        raise MalformedDataError(
-            f"deflated data set inflates past {limit} bytes (deflate bomb?); "
-            "pass max_inflated_size to allow more", offset=offset)
     return out
 
 

@@ -275,24 +275,27 @@ def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSynt
 
 def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
           transfer_syntax: str | None = None, preamble: bytes | None = None,
-          undefined_length_sequences: bool | None = None) -> None:
+          undefined_length_sequences: bool | None = None, threads: int | None = None,
+          allow_lossy: bool = False) -> None:
     """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file object).
 
     The preamble is 128 zero bytes unless `preamble` is given: a preamble read
     from a file is never written back on its own (CVE-2019-11687).
-    `transfer_syntax` defaults to the one the data set was read in.
+    `transfer_syntax` defaults to the one the data set was read in; another one
+    transcodes the pixel data (on `threads` threads; lossy targets need
+    `allow_lossy=True`) in a copy, leaving `ds` as it is.
     """
     ts = _target_syntax(ds, transfer_syntax)
-    source_ts = getattr(ds, "transfer_syntax", None)
-    if "PixelData" in ds and ds["PixelData"].is_undefined_length != ts.is_encapsulated:
-        raise UnsupportedTransferSyntaxError(
-            f"writing {'encapsulated' if ds['PixelData'].is_undefined_length else 'native'} "
-            f"pixel data as {ts.name} needs transcoding")
-    if (source_ts is not None and ts.is_encapsulated and source_ts.is_encapsulated
-            and source_ts.uid != ts.uid):
-        raise UnsupportedTransferSyntaxError(
-            f"pixel data compressed as {source_ts.name} cannot be written as {ts.name} "
-            "without transcoding")
+    if "PixelData" in ds:
+        source_ts = getattr(ds, "transfer_syntax", None)
+        encapsulated = bool(ds["PixelData"].is_undefined_length)
+        if encapsulated != ts.is_encapsulated or (
+                encapsulated and source_ts is not None and source_ts.uid != ts.uid):
+            transcode = _dataset._save_handlers.get("transcode")
+            if transcode is None:
+                raise UnsupportedTransferSyntaxError(
+                    f"writing this pixel data as {ts.name} needs dicomfast.transcode")
+            ds = transcode(ds, ts.uid, threads=threads, allow_lossy=allow_lossy)
     if preamble is None:
         preamble = b"\0" * 128
     elif len(preamble) != 128:

@@ -100,3 +100,19 @@ def test_extended_offset_table():
 def test_malformed(bad):
     with pytest.raises(DicomfastError):
         split_frames(bad, 1, "1.2.840.10008.1.2.4.70")
+
+
+@pytest.mark.parametrize("cap", [None, 4, 6])
+def test_encapsulate_then_split(cap):
+    from pydicom.encaps import generate_frames
+
+    from dicomfast.pixels.encaps import encapsulate
+
+    frames = [b"\xff\xd8" + bytes(range(k, k + 11)) + b"\xff\xd9" for k in range(5)]
+    value, eot, lengths = encapsulate(frames, max_fragment_size=cap)
+    found = split_frames(value, 5, "1.2.840.10008.1.2.4.70")
+    assert [bytes(found.frame(i)).rstrip(b"\0") for i in range(5)] == frames
+    assert [f.rstrip(b"\0") for f in generate_frames(value, number_of_frames=5)] == frames
+    no_bot, _, _ = encapsulate(frames, with_offset_table=False, max_fragment_size=cap)
+    found = split_frames(no_bot, 5, "1.2.840.10008.1.2.4.70", eot=eot, eot_lengths=lengths)
+    assert [bytes(found.frame(i)) for i in range(5)] == frames

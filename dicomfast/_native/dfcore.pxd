@@ -138,3 +138,75 @@ cdef extern from "dicomfast/df_encaps.h" nogil:
     df_status df_encaps_frames(const uint8_t *src, size_t src_len, const df_fragment *frags,
                                size_t n_frags, df_frame_span *dst, size_t dst_len, size_t *n_out,
                                const df_encaps_opts *opts, df_error *err)
+
+
+# JPEG Baseline / Extended through libjpeg-turbo (csrc/src/glue/df_jpeg.c; built when
+# cmake/libjpeg.cmake finds the library).
+cdef extern from "dicomfast/df_jpeg.h" nogil:
+    enum:
+        DF_JPEG_CS_UNKNOWN
+        DF_JPEG_CS_GRAY
+        DF_JPEG_CS_RGB
+        DF_JPEG_CS_YBR
+        DF_JPEG_FROM_JFIF
+        DF_JPEG_FROM_ADOBE
+        DF_JPEG_FROM_IDS
+        DF_JPEG_FROM_HINT
+        DF_JPEG_FROM_COMPONENTS
+
+    ctypedef struct df_jpeg_info:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t precision
+        uint32_t sof
+        uint32_t colour_space
+        uint32_t colour_from
+
+    ctypedef struct df_jpeg_opts:
+        uint32_t hint
+        int keep_ybr
+        int strict
+
+    int df_jpeg_max_precision()
+    const char *df_jpeg_library()
+    df_status df_jpeg_read_info(const uint8_t *src, size_t src_len, df_jpeg_info *info,
+                                const df_jpeg_opts *opts, df_error *err)
+    df_status df_jpeg_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                             size_t *n_out, const df_jpeg_opts *opts, df_error *err)
+
+
+# JPEG-LS through CharLS (csrc/src/glue/df_jpegls.c; built when cmake/charls.cmake finds it).
+cdef extern from "dicomfast/df_jpegls.h" nogil:
+    ctypedef struct df_jpegls_info:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t precision
+        uint32_t near_lossless
+        uint32_t interleave
+        uint32_t colour_transform
+
+    ctypedef struct df_jpegls_opts:
+        int reserved
+
+    const char *df_jpegls_library()
+    df_status df_jpegls_read_info(const uint8_t *src, size_t src_len, df_jpegls_info *info,
+                                  const df_jpegls_opts *opts, df_error *err)
+    df_status df_jpegls_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                               size_t *n_out, const df_jpegls_opts *opts, df_error *err)
+
+
+# Deflated Image Frame Compression through zlib (csrc/src/glue/df_zlib.c; built when
+# cmake/zlib.cmake finds it).
+cdef extern from "dicomfast/df_zlib.h" nogil:
+    ctypedef struct df_zlib_opts:
+        int level
+        int strict
+
+    const char *df_zlib_library()
+    df_status df_zlib_inflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_zlib_opts *opts, df_error *err)
+    size_t df_zlib_deflate_bound(size_t src_len)
+    df_status df_zlib_deflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_zlib_opts *opts, df_error *err)

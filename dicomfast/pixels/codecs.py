@@ -29,6 +29,7 @@ class Codec:
     decoder: str                      # function names in this file's adapters below
     encoder: str | None = None
     package_hint: str = ""            # what to install when the module is missing
+    options: tuple[str, ...] = ()     # decode_frame keywords its decoder takes (e.g. as_rgb)
 
     def _native(self) -> Any:
         try:
@@ -38,13 +39,16 @@ class Codec:
                 f"{self.name}: this build of dicomfast has no {self.module.rsplit('.', 1)[-1]} "
                 f"module{'; ' + self.package_hint if self.package_hint else ''}") from None
 
-    def decode(self, data: Any, params: ImageParams, out: np.ndarray, strict: bool) -> None:
-        _ADAPTERS[self.decoder](self._native(), data, params, out, strict)
+    def decode(self, data: Any, params: ImageParams, out: np.ndarray, strict: bool,
+               **options: Any) -> None:
+        taken = {k: v for k, v in options.items() if k in self.options}
+        _ADAPTERS[self.decoder](self._native(), data, params, out, strict, **taken)
 
-    def encode(self, array: np.ndarray, params: ImageParams) -> bytes:
+    def encode(self, array: np.ndarray, params: ImageParams, **options: Any) -> bytes:
+        """One frame's codestream; `options` go to encoders that take them (quality...)."""
         if self.encoder is None:
             raise CodecUnavailableError(f"{self.name}: no encoder")
-        return _ADAPTERS[self.encoder](self._native(), array, params)
+        return _ADAPTERS[self.encoder](self._native(), array, params, **options)
 
 
 def _rle_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
@@ -83,22 +87,143 @@ def _ljpeg_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
                       p.bits_stored)
 
 
+def _stream_mismatch(codec: str, info: dict[str, Any], p: ImageParams) -> None:
+    """Raise DecodeError when a stream's frame header disagrees with the data set."""
+    if (info["rows"], info["columns"], info["components"]) != (
+            p.rows, p.columns, p.samples_per_pixel) or info["precision"] > p.bits_allocated:
+        from dicomfast.errors import DecodeError
+
+        raise DecodeError(
+            f"the stream is {info['columns']} x {info['rows']} x {info['components']} at "
+            f"{info['precision']} bits; the data set says {p.columns} x {p.rows} x "
+            f"{p.samples_per_pixel} at {p.bits_allocated} bits allocated", codec=codec)
+
+
+def _widen(decode: Callable[[np.ndarray], Any], stream_bytes: int, p: ImageParams,
+           out: np.ndarray) -> np.ndarray:
+    """Decode into `out` directly, or into a temporary of the stream's sample size
+    that is then widened to Bits Allocated; returns `out` as samples."""
+    samples = out.view(p.dtype.newbyteorder("<")).reshape(-1)
+    if stream_bytes == p.dtype.itemsize:
+        decode(out)
+        return samples
+    tmp = np.empty(p.pixels_per_frame, np.uint8 if stream_bytes == 1 else "<u2")
+    decode(tmp.view(np.uint8))
+    samples[...] = tmp
+    return samples
+
+
+def _jpeg_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
+                 as_rgb: bool = True) -> None:
+    # PS3.5 §8.2.1: the stream decides its colour space (JFIF, Adobe APP14, component
+    # ids); the Photometric Interpretation is only a hint for streams that say nothing.
+    # YCbCr comes out as RGB by default, as pydicom returns it.
+    info = mod.info(data, p.photometric_interpretation)
+    if info["precision"] > mod.MAX_PRECISION:
+        raise CodecUnavailableError(
+            f"JPEG Extended: {info['precision']}-bit samples need libjpeg-turbo 3.0 or later "
+            f"(its 12-bit decoder API); this build links {mod.LIBRARY}, which decodes "
+            f"{mod.MAX_PRECISION}-bit JPEG samples only")
+    _stream_mismatch("JPEG", info, p)
+    _widen(lambda dst: mod.decode(data, dst, photometric=p.photometric_interpretation,
+                                  as_rgb=as_rgb, strict=strict), 1, p, out)
+
+
+def _jpegls_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+    info = mod.info(data)
+    _stream_mismatch("JPEG-LS", info, p)
+    precision = info["precision"]
+    samples = _widen(lambda dst: mod.decode(data, dst), 1 if precision <= 8 else 2, p, out)
+    if (p.pixel_representation == 1 and precision < p.bits_allocated
+            and precision != p.bits_stored):
+        # JPEG-LS has no signed samples (ISO/IEC 14495-1 §A.1): signed pixels are
+        # their two's complement bits in `precision` bits, so extend the sign from
+        # there (pydicom does the same); Bits Stored is extended later.
+        shift = p.bits_allocated - precision
+        signed = samples.view(p.dtype)
+        np.left_shift(signed, shift, out=signed)
+        np.right_shift(signed, shift, out=signed)
+
+
+def _native_frame_nbytes(p: ImageParams) -> int:
+    """Bytes of one frame in the native encoding (PS3.5 §8.1.1, §8.2; C.7.6.3.1.2)."""
+    if p.bits_allocated == 1:
+        return (p.pixels_per_frame + 7) // 8
+    if p.photometric_interpretation == "YBR_FULL_422" and p.samples_per_pixel == 3:
+        return p.rows * p.columns * 2 * p.dtype.itemsize
+    return p.pixels_per_frame * p.dtype.itemsize
+
+
+def _deflate_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+    # PS3.5 §A.4.13: each frame is its native little-endian byte stream, deflated.
+    nbytes = _native_frame_nbytes(p)
+    if nbytes == out.shape[0] and (p.samples_per_pixel == 1 or p.planar_configuration == 0):
+        mod.inflate(data, out, strict)
+        return
+    # 1-bit, planar or YBR_FULL_422 frames: inflate, then lay out as native data is.
+    from dataclasses import replace
+
+    from dicomfast.pixels.native import decode_native
+
+    raw = np.empty(nbytes, np.uint8)
+    mod.inflate(data, raw, strict)
+    frame = decode_native(raw, replace(p, number_of_frames=1), little_endian=True)
+    out.view(frame.dtype).reshape(frame.shape)[...] = frame
+
+
+def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
+    if p.photometric_interpretation == "YBR_FULL_422" and p.samples_per_pixel == 3:
+        from dicomfast.errors import EncodeError
+
+        raise EncodeError("Deflated Image Frame: YBR_FULL_422 frames would have to be "
+                          "subsampled; encode them as YBR_FULL")
+    if p.bits_allocated == 1:
+        # PS3.5 §8.1.1: the first pixel in the least significant bit.
+        raw = np.packbits(np.asarray(array).reshape(-1) & 1, bitorder="little")
+    else:
+        raw = np.ascontiguousarray(array, dtype=p.dtype.newbyteorder("<"))
+        if p.samples_per_pixel > 1 and p.planar_configuration == 1:
+            raw = np.ascontiguousarray(np.moveaxis(raw, -1, 0))
+    return mod.deflate(raw.view(np.uint8).reshape(-1))
+
+
 _ADAPTERS: dict[str, Callable[..., Any]] = {
     "rle_decode": _rle_decode,
     "rle_encode": _rle_encode,
     "ljpeg_decode": _ljpeg_decode,
     "ljpeg_encode": _ljpeg_encode,
+    "jpeg_decode": _jpeg_decode,
+    "jpegls_decode": _jpegls_decode,
+    "deflate_decode": _deflate_decode,
+    "deflate_encode": _deflate_encode,
 }
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_BASELINE_8BIT = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED_12BIT = "1.2.840.10008.1.2.4.51"
+JPEGLS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEGLS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
+DEFLATED_IMAGE_FRAME_COMPRESSION = "1.2.840.10008.1.2.8.1"
 
 _CODECS = [
     Codec("RLE Lossless", (RLE_LOSSLESS,), "dicomfast._native._rle", "rle_decode",
           "rle_encode"),
     Codec("JPEG Lossless", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), "dicomfast._native._ljpeg",
           "ljpeg_decode", "ljpeg_encode"),
+    Codec("JPEG Baseline", (JPEG_BASELINE_8BIT,), "dicomfast._native._jpeg", "jpeg_decode",
+          package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
+          "and rebuild", options=("as_rgb",)),
+    Codec("JPEG Extended", (JPEG_EXTENDED_12BIT,), "dicomfast._native._jpeg", "jpeg_decode",
+          package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
+          "and rebuild", options=("as_rgb",)),
+    Codec("JPEG-LS", (JPEGLS_LOSSLESS, JPEGLS_NEAR_LOSSLESS), "dicomfast._native._jpegls",
+          "jpegls_decode", package_hint="install libcharls-dev (Debian) or charls "
+          "(conda-forge) and rebuild"),
+    Codec("Deflated Image Frame", (DEFLATED_IMAGE_FRAME_COMPRESSION,),
+          "dicomfast._native._deflate", "deflate_decode", "deflate_encode",
+          package_hint="install zlib1g-dev (Debian) or zlib (conda-forge) and rebuild"),
 ]
 _BY_UID: dict[str, Codec] = {uid: c for c in _CODECS for uid in c.transfer_syntaxes}
 
@@ -118,14 +243,19 @@ def codec_for(transfer_syntax_uid: str) -> Codec:
 
 
 def decode_frame(data: Any, params: ImageParams, transfer_syntax: str, *,
-                 out: np.ndarray | None = None, strict: bool = False) -> np.ndarray:
-    """Decode one frame's bytes into an array of `params.frame_shape` (or `out`)."""
+                 out: np.ndarray | None = None, strict: bool = False,
+                 as_rgb: bool = True) -> np.ndarray:
+    """Decode one frame's bytes into an array of `params.frame_shape` (or `out`).
+
+    `as_rgb=False` keeps JPEG YCbCr frames in YCbCr (the default converts them to
+    RGB, as pydicom does); other codecs return samples as stored either way.
+    """
     from dicomfast.pixels.native import check_out, finish
 
     codec = codec_for(transfer_syntax)
     shape = (1, params.pixels_per_frame)
     arr = np.empty(shape, params.dtype) if out is None else check_out(out, shape, params.dtype)
-    codec.decode(data, params, arr.view(np.uint8).reshape(-1), strict)
+    codec.decode(data, params, arr.view(np.uint8).reshape(-1), strict, as_rgb=as_rgb)
     # Codecs return pixel-interleaved samples whatever Planar Configuration says.
     interleaved = params if params.planar_configuration == 0 else _interleaved(params)
     return finish(arr, interleaved, 1, out is not None).reshape(params.frame_shape)

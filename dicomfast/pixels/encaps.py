@@ -56,3 +56,41 @@ def split_frames(value: Any, n_frames: int, transfer_syntax_uid: str, *,
         view, max(int(n_frames), 1), marker_for(transfer_syntax_uid), little_endian,
         eot, eot_lengths)
     return EncapsulatedFrames(view, fragments, frames)
+
+
+def encapsulate(frames: list[bytes], *, with_offset_table: bool = True,
+                max_fragment_size: int | None = None) -> tuple[bytes, bytes, bytes]:
+    """Items of an encapsulated Pixel Data value (PS3.5 §A.4) for compressed frames.
+
+    Each frame goes in one fragment (or several of at most `max_fragment_size`
+    bytes), padded to even length. Returns (value, extended_offsets,
+    extended_lengths): the value holds the Basic Offset Table (filled unless
+    `with_offset_table` is False, or the offsets pass 2**32) and the fragments;
+    the other two are the Extended Offset Table and its lengths (PS3.3
+    C.7.6.3.1.8), for files too big for 32-bit offsets.
+    """
+    import struct
+
+    chunks: list[bytes] = []
+    offsets: list[int] = []
+    lengths: list[int] = []
+    pos = 0
+    for frame in frames:
+        data = bytes(frame)
+        lengths.append(len(data))
+        if len(data) & 1:
+            data += b"\0"  # fragments have even length; decoders stop at the EOC/EOI
+        offsets.append(pos)
+        step = max_fragment_size or len(data) or 2
+        step += step & 1
+        for start in range(0, max(len(data), 1), step):
+            piece = data[start:start + step]
+            chunks.append(struct.pack("<HHI", 0xFFFE, 0xE000, len(piece)))
+            chunks.append(piece)
+            pos += 8 + len(piece)
+    bot = b""
+    if with_offset_table and (not offsets or offsets[-1] < 1 << 32):
+        bot = struct.pack(f"<{len(offsets)}I", *offsets)
+    value = struct.pack("<HHI", 0xFFFE, 0xE000, len(bot)) + bot + b"".join(chunks)
+    return (value, struct.pack(f"<{len(offsets)}Q", *offsets),
+            struct.pack(f"<{len(lengths)}Q", *lengths))

@@ -1,0 +1,46 @@
+/* JPEG-LS lossless and near-lossless (PS3.5 §A.4.3, ITU-T T.87 | ISO/IEC 14495-1) through CharLS.
+ *
+ * The glue (csrc/src/glue/df_jpegls.c) is built only when cmake/charls.cmake finds
+ * CharLS; this header names no CharLS type so that every module may include it.
+ * Samples come out pixel-interleaved whatever the stream's interleave mode, one
+ * byte each for precisions up to 8 bits and two (native byte order) above.
+ */
+#ifndef DICOMFAST_DF_JPEGLS_H
+#define DICOMFAST_DF_JPEGLS_H
+
+#include "dicomfast/df_common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct df_jpegls_info {
+    uint32_t rows;
+    uint32_t columns;
+    uint32_t components;
+    uint32_t precision;        /* bits per sample P, 2..16 */
+    uint32_t near_lossless;    /* NEAR of the first scan; 0 is lossless */
+    uint32_t interleave;       /* ILV: 0 none, 1 line, 2 sample */
+    uint32_t colour_transform; /* CharLS's HP colour transform id, 0 for none */
+} df_jpegls_info;
+
+typedef struct df_jpegls_opts {
+    int reserved; /* no options yet; keeps the one function shape */
+} df_jpegls_opts;
+
+/* The CharLS version this build links, e.g. "CharLS 2.4.1". */
+const char *df_jpegls_library(void);
+
+df_status df_jpegls_read_info(const uint8_t *src, size_t src_len, df_jpegls_info *info,
+                              const df_jpegls_opts *opts, df_error *err);
+
+/* Decode one frame into dst: rows * columns * components samples of 1 or 2 bytes.
+ * *n_out is the number of bytes written (or needed, with DF_E_OUTPUT_TOO_SMALL). */
+df_status df_jpegls_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                           size_t *n_out, const df_jpegls_opts *opts, df_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

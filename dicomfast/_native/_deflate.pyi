@@ -1,0 +1,6 @@
+from typing import Any
+
+LIBRARY: str
+
+def inflate(src: Any, dst: Any, strict: bool = False) -> int: ...
+def deflate(src: Any, level: int = -1) -> bytes: ...

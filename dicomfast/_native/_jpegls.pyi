@@ -1,0 +1,6 @@
+from typing import Any
+
+LIBRARY: str
+
+def info(src: Any) -> dict[str, int]: ...
+def decode(src: Any, dst: Any) -> int: ...

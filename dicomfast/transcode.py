@@ -1,0 +1,137 @@
+"""Transcoding: pixel data decoded and re-encoded for another transfer syntax.
+
+Used by ``Dataset.save(..., transfer_syntax=X)`` and ``dicomfast transcode``.
+The caller's data set is never changed: a shallow copy gets the new pixel data
+and the attributes that describe it (PS3.3 C.7.6.3 Image Pixel, C.7.6.1.1.5
+Lossy Image Compression).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from dicomfast import dataset as _dataset
+from dicomfast.dataset import Dataset
+from dicomfast.element import DataElement
+from dicomfast.errors import UnsupportedTransferSyntaxError
+from dicomfast.pixels import ImageParams, pixel_source
+from dicomfast.pixels.codecs import codec_for
+from dicomfast.pixels.encaps import encapsulate
+from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
+
+# Lossy-only transfer syntaxes and the Lossy Image Compression Method they
+# imply (PS3.3 C.7.6.1.1.5.1).
+_LOSSY_METHOD = {
+    "1.2.840.10008.1.2.4.50": "ISO_10918_1",
+    "1.2.840.10008.1.2.4.51": "ISO_10918_1",
+    "1.2.840.10008.1.2.4.81": "ISO_14495_1",
+    "1.2.840.10008.1.2.4.91": "ISO_15444_1",
+    "1.2.840.10008.1.2.4.203": "ISO_15444_15",
+}
+
+
+def needs_transcoding(ds: Dataset, target: TransferSyntax) -> bool:
+    """Whether writing `ds` as `target` changes how its pixel data is stored."""
+    if "PixelData" not in ds:
+        return False
+    source = getattr(ds, "transfer_syntax", None)
+    encapsulated = bool(ds["PixelData"].is_undefined_length)
+    if encapsulated != target.is_encapsulated:
+        return True
+    return encapsulated and source is not None and source.uid != target.uid
+
+
+def _copy(ds: Dataset) -> Dataset:
+    """A shallow copy: the same elements (shared, not changed), a new element map."""
+    new = Dataset()
+    for el in ds:
+        new[el.tag] = el
+    for name in ("file_meta", "preamble", "filename", "is_little_endian", "is_implicit_VR"):
+        new.__dict__[name] = ds.__dict__.get(name)
+    new.__dict__["_encodings"] = ds._charset()
+    return new
+
+
+def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
+              allow_lossy: bool = False, **encode_options: Any) -> Dataset:
+    """A copy of `ds` whose pixel data is stored in transfer syntax `target_uid`.
+
+    Decoding lossy pixel data and storing it under any syntax keeps Lossy Image
+    Compression "01": a lossy image never becomes a lossless claim. Encoding to
+    a lossy syntax needs `allow_lossy=True`.
+    """
+    target = transfer_syntax(target_uid)
+    source = getattr(ds, "transfer_syntax", None)
+    frames = ds.frames(threads=threads)
+    _, tag, _, _, _ = pixel_source(ds)
+    params = ImageParams.from_dataset(ds, tag)
+    was_lossy = str(ds.get("LossyImageCompression") or "").strip() == "01" or (
+        source is not None and source.uid in _LOSSY_METHOD)
+    out = _copy(ds)
+    photometric = params.photometric_interpretation
+    if photometric.startswith("YBR") and source is not None and source.is_encapsulated:
+        # Our decoders hand back RGB for YBR JPEG streams, as pydicom does.
+        photometric = "RGB" if source.uid.startswith("1.2.840.10008.1.2.4.5") else photometric
+    if params.samples_per_pixel > 1:
+        out.PlanarConfiguration = 0
+    out.PhotometricInterpretation = photometric
+    for t in (0x7FE00001, 0x7FE00002):
+        if t in out:
+            del out[t]
+    if not target.is_encapsulated:
+        data = np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder(
+            "<" if target.is_little_endian else ">"))
+        raw = data.tobytes()
+        if len(raw) & 1:
+            raw += b"\0"
+        vr = "OB" if params.bits_allocated <= 8 else "OW"
+        out[0x7FE00010] = DataElement(0x7FE00010, vr, raw)
+    else:
+        if target.uid in _LOSSY_METHOD and not allow_lossy:
+            raise UnsupportedTransferSyntaxError(
+                f"{target.name} is lossy: pass allow_lossy=True to compress with it")
+        codec = codec_for(target.uid)
+        enc_params = ImageParams(
+            rows=params.rows, columns=params.columns,
+            samples_per_pixel=params.samples_per_pixel, bits_allocated=params.bits_allocated,
+            bits_stored=params.bits_stored, pixel_representation=params.pixel_representation,
+            planar_configuration=0, photometric_interpretation=photometric,
+            number_of_frames=len(frames))
+        count = len(frames)
+        encoded: list[bytes] = [b""] * count
+
+        def one(k: int) -> None:
+            encoded[k] = codec.encode(frames[k], enc_params, **encode_options)
+
+        if threads and threads > 1 and count > 1:
+            with ThreadPoolExecutor(max_workers=min(threads, count)) as pool:
+                list(pool.map(one, range(count)))
+        else:
+            for k in range(count):
+                one(k)
+        value, _, _ = encapsulate(encoded)
+        el = DataElement(0x7FE00010, "OB", value, is_undefined_length=True)
+        out[0x7FE00010] = el
+        if target.uid in _LOSSY_METHOD:
+            was_lossy = True
+            size = sum(len(e) for e in encoded) or 1
+            ratio = frames.nbytes / size
+            out.LossyImageCompressionRatio = [f"{ratio:.2f}"[:16]]
+            out.LossyImageCompressionMethod = [_LOSSY_METHOD[target.uid]]
+    if was_lossy:
+        out.LossyImageCompression = "01"
+    meta = ds.file_meta
+    if meta is not None:
+        new_meta = Dataset()
+        for el in meta:
+            new_meta[el.tag] = DataElement(el.tag, el.VR, el.value)
+        new_meta.add_new(0x00020010, "UI", target.uid)
+        out.__dict__["file_meta"] = new_meta
+    out.__dict__["transfer_syntax"] = target
+    return out
+
+
+_dataset._save_handlers["transcode"] = transcode
