@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -47,6 +48,50 @@ def _demo(out) -> None:
         print(file=out)
 
 
+def _syntax_uid(name: str) -> str:
+    from dicomfast.transfer_syntax import ALL_TRANSFER_SYNTAXES
+
+    for ts in ALL_TRANSFER_SYNTAXES:
+        if name in (ts.uid, ts.keyword) or name.lower() == ts.keyword.lower():
+            return ts.uid
+    raise SystemExit(f"dicomfast: unknown transfer syntax {name!r} "
+                     "(give a UID or a keyword such as RLELossless, JPEG2000Lossless)")
+
+
+def _transcode(src: str, dst: str, ts_name: str, threads: int, allow_lossy: bool) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dicomfast.progress import Progress
+
+    uid = _syntax_uid(ts_name)
+    source, target = Path(src), Path(dst)
+    if source.is_dir():
+        pairs = [(p, target / p.relative_to(source)) for p in sorted(source.rglob("*"))
+                 if p.is_file()]
+    else:
+        pairs = [(source, target / source.name if target.is_dir() else target)]
+    failures = []
+
+    def one(pair: tuple[Path, Path]) -> tuple[int, str | None]:
+        a, b = pair
+        try:
+            ds = read(a)
+            b.parent.mkdir(parents=True, exist_ok=True)
+            ds.save(b, transfer_syntax=uid, allow_lossy=allow_lossy)
+            return a.stat().st_size, None
+        except (OSError, DicomfastError) as exc:
+            return 0, f"{a}: {exc}"
+
+    with Progress(len(pairs)) as bar, ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        for size, error in pool.map(one, pairs):
+            bar.advance(size, failed=error is not None)
+            if error:
+                failures.append(error)
+    for error in failures:
+        print(f"dicomfast: {error}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dicomfast", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,12 +102,23 @@ def main(argv: list[str] | None = None) -> int:
     p_dump.add_argument("--force", action="store_true",
                         help="read files without the DICM prefix as bare data sets")
     sub.add_parser("demo", help="dump the sample files shipped with dicomfast")
+    p_tc = sub.add_parser("transcode", help="rewrite files (or a folder tree) in another "
+                                            "transfer syntax")
+    p_tc.add_argument("source", help="a file or a folder")
+    p_tc.add_argument("target", help="a file, or a folder (created) for a folder source")
+    p_tc.add_argument("--ts", required=True, help="transfer syntax UID or keyword")
+    p_tc.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p_tc.add_argument("--allow-lossy", action="store_true",
+                      help="allow lossy target syntaxes")
     args = parser.parse_args(argv)
     out = sys.stdout
     status = 0
     try:
         if args.command == "demo":
             _demo(out)
+        elif args.command == "transcode":
+            status = _transcode(args.source, args.target, args.ts, args.threads,
+                                args.allow_lossy)
         else:
             for path in args.files:
                 try:

@@ -324,6 +324,31 @@ class Dataset:
         t = key_to_tag(tag)
         self[t] = DataElement(t, VR, value)
 
+    def private_block(self, group: int, private_creator: str, create: bool = False
+                      ) -> PrivateBlock:
+        """The block of private group `group` reserved by `private_creator` (PS3.5 §7.8.1).
+
+        With `create=True` a free slot (gggg,0010)-(gggg,00FF) is reserved when the
+        creator has none yet.
+        """
+        if not group & 1 or group < 0x0009 or group > 0xFFFF:
+            raise ValueError(f"group {group:04X} is not a private group")
+        free = None
+        for slot in range(0x10, 0x100):
+            tag = (group << 16) | slot
+            if tag in self:
+                value = self[tag].value
+                if isinstance(value, str) and value.strip() == private_creator.strip():
+                    return PrivateBlock(self, group, slot, private_creator)
+            elif free is None:
+                free = slot
+        if not create:
+            raise KeyError(f"no private block of {private_creator!r} in group {group:04X}")
+        if free is None:
+            raise ValueError(f"private group {group:04X} has no free creator slot")
+        self[(group << 16) | free] = DataElement((group << 16) | free, "LO", private_creator)
+        return PrivateBlock(self, group, free, private_creator)
+
     @property
     def parent(self) -> Dataset | None:
         """The dataset whose sequence holds this item, if any."""
@@ -383,3 +408,31 @@ def top_level_dataset(index: Any, strict: bool) -> Dataset:
     """The dataset of a whole ElementIndex."""
     return Dataset._from_index(index, 0, index.count, None, strict)
 
+
+
+class PrivateBlock:
+    """Elements (gggg,xxEE) of one private creator's block: address them by EE."""
+
+    def __init__(self, ds: Dataset, group: int, slot: int, private_creator: str):
+        self.dataset = ds
+        self.group = group
+        self.slot = slot
+        self.private_creator = private_creator
+
+    def tag(self, offset: int) -> int:
+        if not 0 <= offset <= 0xFF:
+            raise ValueError("a private element offset is 0x00-0xFF")
+        return (self.group << 16) | (self.slot << 8) | offset
+
+    def __contains__(self, offset: int) -> bool:
+        return self.tag(offset) in self.dataset
+
+    def __getitem__(self, offset: int) -> DataElement:
+        return self.dataset[self.tag(offset)]
+
+    def __delitem__(self, offset: int) -> None:
+        del self.dataset[self.tag(offset)]
+
+    def add_new(self, offset: int, VR: str, value: Any) -> None:
+        tag = self.tag(offset)
+        self.dataset[tag] = DataElement(tag, VR, value)

@@ -57,3 +57,33 @@ def test_module_entry_point():
                          capture_output=True, text=True, cwd=Path(__file__).parent)
     assert run.returncode == 0, run.stderr
     assert "(0010,0010) PN" in run.stdout
+
+
+def test_transcode_folder(tmp_path, capsys):
+    import pydicom
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for p in sample_files():
+        (src / "sub" / p.name).write_bytes(p.read_bytes())
+    dst = tmp_path / "out"
+    assert main(["transcode", str(src), str(dst), "--ts", "ExplicitVRBigEndian",
+                 "--threads", "2"]) == 0
+    written = sorted(dst.rglob("*.dcm"))
+    assert len(written) == len(sample_files())
+    for p in written:
+        assert str(pydicom.dcmread(p).file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.2"
+    with pytest.raises(SystemExit):
+        main(["transcode", str(src), str(dst), "--ts", "NoSuchSyntax"])
+
+
+def test_progress_line():
+    import io
+
+    from dicomfast.progress import Progress
+
+    stream = io.StringIO()
+    with Progress(4, stream=stream, force=True) as bar:
+        for _ in range(4):
+            bar.advance(1000)
+    assert "4/4 files" in stream.getvalue()

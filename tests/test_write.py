@@ -197,3 +197,19 @@ def test_failed_write_leaves_no_file(tmp_path):
 def test_missing_uids_are_an_error(tmp_path):
     with pytest.raises(DicomfastError):
         dicomfast.Dataset().save(tmp_path / "x.dcm")
+
+
+def test_private_block_round_trip(tmp_path):
+    ds = _read(find("CT_small.dcm"))
+    block = ds.private_block(0x0011, "DICOMFAST TEST", create=True)
+    block.add_new(0x01, "LO", "first")
+    block.add_new(0x02, "US", [1, 2, 3])
+    assert ds.private_block(0x0011, "DICOMFAST TEST")[0x01].value == "first"
+    out = tmp_path / "p.dcm"
+    ds.save(out)
+    pd = pydicom.dcmread(out)
+    pd_block = pd.private_block(0x0011, "DICOMFAST TEST")
+    assert pd_block[0x01].value == "first"
+    assert list(pd_block[0x02].value) == [1, 2, 3]
+    with pytest.raises(KeyError):
+        ds.private_block(0x0011, "SOMEONE ELSE")
