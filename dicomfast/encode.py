@@ -31,7 +31,7 @@ from typing import Any
 
 from dicomfast.charset import DEFAULT_ENCODING
 from dicomfast.errors import CharsetWarning, MalformedDataError, ValueWarning
-from dicomfast.values import IS, DSfloat, MultiValue
+from dicomfast.values import IS, DSfloat, MultiValue, PersonName
 
 __all__ = ["encode_text", "encode_value", "format_ds", "swap_bytes", "validate_value"]
 
@@ -114,8 +114,13 @@ def _make_text_encoder(vr: str, pad: bytes, fmt: Callable[[Any], str]) -> _Encod
     as_is = vr not in ("DS", "IS")
 
     def encode(value: Any, le: bool, enc: Sequence[str], strict: bool) -> bytes:
-        if type(value) is str and as_is:
+        t = type(value)
+        if t is str and as_is:
             text = value
+        elif t is MultiValue or t is list or t is tuple:
+            text = "\\".join([fmt(v) for v in value])
+        elif t is DSfloat or t is IS or t is float or t is int:
+            text = fmt(value)
         elif isinstance(value, (bytes, bytearray, memoryview)):
             return _pad(bytes(value), pad)
         elif _is_multi(value):
@@ -319,7 +324,7 @@ def _jis_run(text: str, codec: str, escape: bytes) -> bytes:
     raise UnicodeEncodeError(codec, text, 0, 1, "not in this character set")  # pragma: no cover
 
 
-def _raw(text: str, codec: str, initial: bool) -> bytes:
+def _raw(text: str, codec: str) -> bytes:
     """``text`` in one repertoire, without escape sequences."""
     if codec == "iso8859":
         # ISO-IR 6 is ASCII; its G1 is empty once code extensions are in use.
@@ -333,19 +338,18 @@ def _raw(text: str, codec: str, initial: bool) -> bytes:
     return text.encode(codec)
 
 
-def _longest(text: str, codec: str, initial: bool) -> tuple[int, bytes]:
+def _longest(text: str, codec: str) -> tuple[int, bytes]:
     try:
-        return len(text), _raw(text, codec, initial)
+        return len(text), _raw(text, codec)
     except UnicodeEncodeError as exc:
         n = exc.start
-        return n, (_raw(text[:n], codec, initial) if n else b"")
+        return n, (_raw(text[:n], codec) if n else b"")
 
 
 class _Code2022:
     """Encoder of text with code extensions (PS3.5 §6.1.2.5) for one set of codecs."""
 
     def __init__(self, encodings: tuple[str, ...]) -> None:
-        self.encodings = encodings
         self.initial = encodings[0]
         first = _DESIGNATION.get(self.initial, (_G0, _ASCII_G0))
         # The G0/G1 sets active at the start of every value and after each
@@ -360,7 +364,7 @@ class _Code2022:
 
     def __call__(self, text: str, pn: bool) -> bytes:
         try:
-            return _raw(text, self.initial, True)
+            return _raw(text, self.initial)
         except UnicodeEncodeError:
             pass
         parts = (_PN_SPLIT if pn else _TEXT_SPLIT).split(text)
@@ -374,13 +378,13 @@ class _Code2022:
 
     def _piece(self, text: str) -> bytes:
         try:
-            return _raw(text, self.initial, True)
+            return _raw(text, self.initial)
         except UnicodeEncodeError:
             pass
         runs: list[tuple[str, bytes]] = []
         for codec in self.extensions:
             try:
-                runs = [(codec, _raw(text, codec, False))]
+                runs = [(codec, _raw(text, codec))]
                 break
             except UnicodeEncodeError:
                 continue
@@ -397,7 +401,7 @@ class _Code2022:
         while rest:
             best, best_codec, best_raw = 0, "", b""
             for codec in candidates:
-                n, raw = _longest(rest, codec, codec == self.initial)
+                n, raw = _longest(rest, codec)
                 if n > best:
                     best, best_codec, best_raw = n, codec, raw
                     if n == len(rest):
@@ -446,7 +450,7 @@ def _charset_failed(text: str, encodings: Sequence[str], vr: str, strict: bool,
                     exc: UnicodeError) -> bytes:
     if strict:
         raise MalformedDataError(
-            f"{text!r} cannot be encoded with {', '.join(encodings)}: {exc}") from exc
+            f"{vr} value {text!r} cannot be encoded with {', '.join(encodings)}: {exc}") from exc
     warnings.warn(f"{vr} value {text!r} cannot be encoded with {', '.join(encodings)}; "
                   "writing it with replacements", CharsetWarning, stacklevel=5)
     first = encodings[0]
@@ -515,8 +519,10 @@ def _make_charset_encoder(vr: str, fmt: Callable[[Any], str]) -> _Encoder:
     def encode(value: Any, le: bool, enc: Sequence[str], strict: bool) -> bytes:
         if not enc:
             enc = _DEFAULT_ENCODINGS
-        if type(value) is str and not pn:
-            text = value
+        t = type(value)
+        if t is str or t is PersonName:
+            # PS3.5 §6.2.1.1: trailing empty component groups are not written.
+            text = value.rstrip("=") if pn else value
         elif isinstance(value, (bytes, bytearray, memoryview)):
             return _pad(bytes(value))
         elif len(enc) > 1 and _is_multi(value):
@@ -603,19 +609,22 @@ def _tag_of(v: Any) -> int:
     raise TypeError(f"not a tag: {v!r}")
 
 
+def _at_tags(value: Any) -> list[int]:
+    # A tuple of two 16-bit ints is one (group, element) tag, not two tags.
+    if (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(x, int) and 0 <= x <= 0xFFFF for x in value)):
+        return [_tag_of(value)]
+    if _is_multi(value):
+        return [_tag_of(v) for v in _items(value)]
+    return [_tag_of(value)]
+
+
 def _enc_at(value: Any, le: bool, enc: Sequence[str], strict: bool) -> bytes:
-    # PS3.5 §6.2: a tag is written as two 16-bit values, group first. A tuple
-    # of two ints is one (group, element) tag, not two tags.
+    # PS3.5 §6.2: a tag is written as two 16-bit values, group first.
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     try:
-        if (isinstance(value, tuple) and len(value) == 2
-                and all(isinstance(x, int) and 0 <= x <= 0xFFFF for x in value)):
-            tags = [_tag_of(value)]
-        elif _is_multi(value):
-            tags = [_tag_of(v) for v in _items(value)]
-        else:
-            tags = [_tag_of(value)]
+        tags = _at_tags(value)
         words = []
         for t in tags:
             words.append(t >> 16)
@@ -832,8 +841,6 @@ def _text_problems(vr: str, texts: list[str]) -> list[str]:
         elif vr in ("ST", "LT", "UT") and _CONTROL_TEXT.search(s):
             problems.append(f"{s!r} has control characters other than TAB, LF, FF, CR "
                             "(PS3.5 §6.1.3)")
-        if vr in ("SH", "LO", "UC") and "\\" in s:
-            problems.append(f"{s!r} has a backslash, the value delimiter (PS3.5 §6.4)")
         if vr == "PN":
             groups = s.split("=")
             if len(groups) > 3:
@@ -873,9 +880,10 @@ def validate_value(vr: str, value: Any, *, strict: bool = False) -> None:
     characters and syntax of AE AS CS DA DS DT IS TM UI UR (DA/DT/TM ranges
     of PS3.4 §C.2.2.2.5 are accepted), control characters in text (PS3.5
     §6.1.3), the range of binary integers and of IS, the type of binary
-    values, and that LT ST UT UR hold one value. pydicom checks the same
+    values, and that LT ST UT UR hold one value. A backslash in a str
+    separates values, as in the encoded text. pydicom checks the same
     lengths, syntax and ranges (warning by default); control characters,
-    backslashes in SH/LO/UC, all-space AE, the IS range and the VM of
+    all-space AE, PN components, the IS range, O* lengths and the VM of
     LT/ST/UT/UR are checked here as well.
 
     Each problem warns with :class:`~dicomfast.errors.ValueWarning`; with
@@ -904,8 +912,7 @@ def validate_value(vr: str, value: Any, *, strict: bool = False) -> None:
     elif vr == "AT":
         problems = []
         try:
-            tags = ([_tag_of(value)] if isinstance(value, tuple) and len(value) == 2
-                    else [_tag_of(v) for v in _items(value)])
+            tags = _at_tags(value)
             problems = [f"{t!r} is not a tag" for t in tags if not 0 <= t <= 0xFFFFFFFF]
         except (TypeError, ValueError) as exc:
             problems = [f"{value!r} is not a tag ({exc})"]
@@ -917,17 +924,17 @@ def validate_value(vr: str, value: Any, *, strict: bool = False) -> None:
         try:
             items = _items(value)
             texts = [fmt(v) for v in items]
-        except MalformedDataError as exc:
-            problems = [str(exc)]
+        except MalformedDataError:
+            problems = [f"{value!r} cannot be written as {vr}"]
         else:
+            if vr not in ("LT", "ST", "UT", "UR"):
+                # A backslash separates values (PS3.5 §6.4), in a str too.
+                texts = [x for t in texts for x in t.split("\\")]
             if vr in ("DS", "IS"):
                 texts = [t.strip() for t in texts]
             problems = _text_problems(vr, texts)
             if vr in ("LT", "ST", "UT", "UR") and len(items) > 1:
                 problems.append(f"has {len(items)} values; {vr} has one (PS3.5 §6.4)")
-            elif vr == "DS":
-                problems += [f"{v!r} is not finite" for v in items
-                             if isinstance(v, float) and not math.isfinite(v)]
     else:
         problems = []  # SQ and unknown VRs: nothing to check here
     if not problems:

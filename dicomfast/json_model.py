@@ -18,6 +18,8 @@ Choices where PS3.18 leaves room, and where the output differs from pydicom's
   §F.2.3 allows.
 * Binary values are base64 of the bytes the dataset holds, in its byte order,
   as pydicom does.
+* A Private Creator (gggg,0010-00FF) the dataset holds as UN is written as LO
+  (PS3.5 §7.8.1), as pydicom does; other private elements keep their VR.
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ def _number_json(v: Any, kind: type) -> Any:
 def _element_json(el: DataElement, threshold: int, handler: BulkDataHandler | None) -> dict:
     vr = el.VR
     value = el.value
+    tag = el.tag
+    if vr == "UN" and tag >> 16 & 1 and 0x10 <= tag & 0xFFFF <= 0xFF and isinstance(value, bytes):
+        # PS3.5 §7.8.1: a Private Creator is LO, whatever an implicit VR
+        # data set left unknown; its text is what identifies the block.
+        vr = "LO"
+        value = decode_value("LO", value)
     obj: dict[str, Any] = {"vr": vr}
     if vr == "SQ":
         if value:

@@ -370,10 +370,10 @@ def test_truncated_lenient(name, full_reads):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "lenient read is silent on some cuts: the File Meta scan's warnings are dropped "
-    "(part10.read never looks at meta_index.warnings), DF_WARN_TRAILING_BYTES (a cut "
-    "inside an element header) has no entry in part10._WARNINGS, and a deflated data "
-    "set cut short inflates partially without a check of decompressobj.eof"))
+    "lenient read is silent on some cuts: DF_WARN_TRAILING_BYTES (a cut inside an "
+    "element header, of the File Meta or the data set) has no entry in "
+    "part10._WARNINGS, and a deflated data set cut short inflates partially without "
+    "a check of decompressobj.eof"))
 def test_truncated_lenient_never_silent(full_reads):
     silent = []
     for param in TRUNCATION_FILES:
@@ -584,6 +584,8 @@ def test_10000_deep_hits_the_depth_limit(explicit, undefined):
         for strict in (True, False):
             # Level 64 (0-based) is depth 65, one past the default limit of 64.
             raises_at(data, MalformedDataError, base + 64 * per_level, SQ_TAG, strict=strict)
+        # The highest limit allowed, 512, is still a limit.
+        raises_at(data, MalformedDataError, base + 512 * per_level, SQ_TAG, max_depth=512)
         elapsed = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -130,3 +130,18 @@ def test_cached_view_is_dropped_when_an_element_changes():
     reshaped = ds.pixel_array
     assert reshaped.shape == (64, 128)
     np.testing.assert_array_equal(reshaped, first[:64])
+
+
+def test_decode_many_fills_one_batch():
+    from corpus import find
+
+    paths = [find("emri_small.dcm"), find("emri_small_big_endian.dcm")]
+    batch = dicomfast.decode_many(paths, threads=2)
+    assert batch.shape == (20, 64, 64)
+    np.testing.assert_array_equal(batch[:10], dicomfast.read(paths[0]).pixel_array)
+    np.testing.assert_array_equal(batch[10:], dicomfast.read(paths[1]).pixel_array)
+    out = np.zeros((21, 64, 64), batch.dtype)
+    dicomfast.decode_many(paths, out=out[1:], threads=1)
+    np.testing.assert_array_equal(out[1:], batch)
+    with pytest.raises(ValueError):
+        dicomfast.decode_many([paths[0], find("CT_small.dcm")])

@@ -120,11 +120,17 @@ df_status df_jpeg_read_info(const uint8_t *src, size_t src_len, df_jpeg_info *in
     c.pos = 2;
     for (;;) {
         if (!df_cursor_has(&c, 2))
-            return df_fail(err, DF_E_TRUNCATED, c.pos, DF_NO_TAG,
-                           "the JPEG stream ends before its first scan");
-        if (src[c.pos] != 0xFF)
             return df_fail(err, DF_E_DECODE, c.pos, DF_NO_TAG,
-                           "byte 0x%02X where a JPEG marker should start", src[c.pos]);
+                           "the JPEG stream ends before its first scan");
+        if (src[c.pos] != 0xFF) {
+            /* Extraneous bytes before a marker: libjpeg skips them with a warning,
+             * an error only in strict mode (as df_jpeg_emit_message decides). */
+            if (opts != NULL && opts->strict)
+                return df_fail(err, DF_E_DECODE, c.pos, DF_NO_TAG,
+                               "byte 0x%02X where a JPEG marker should start", src[c.pos]);
+            c.pos++;
+            continue;
+        }
         while (df_cursor_has(&c, 2) && src[c.pos + 1] == 0xFF)
             c.pos++; /* fill bytes (§B.1.1.2) */
         if (!df_cursor_has(&c, 2))
@@ -137,10 +143,10 @@ df_status df_jpeg_read_info(const uint8_t *src, size_t src_len, df_jpeg_info *in
         if (m == 0xD9)
             return df_fail(err, DF_E_DECODE, at, DF_NO_TAG, "JPEG EOI before any scan");
         if (!df_cursor_has(&c, 2))
-            return df_fail(err, DF_E_TRUNCATED, c.pos, DF_NO_TAG, "JPEG marker length missing");
+            return df_fail(err, DF_E_DECODE, c.pos, DF_NO_TAG, "JPEG marker length missing");
         size_t len = df_load_u16be(src + c.pos);
         if (len < 2 || !df_cursor_has(&c, len))
-            return df_fail(err, DF_E_TRUNCATED, at, DF_NO_TAG,
+            return df_fail(err, DF_E_DECODE, at, DF_NO_TAG,
                            "JPEG marker 0xFF%02X segment of %zu bytes exceeds the %zu left", m,
                            len, df_cursor_remaining(&c));
         const uint8_t *seg = src + c.pos + 2;

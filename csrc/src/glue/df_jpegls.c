@@ -24,9 +24,6 @@ static df_status df_jpegls_fail(df_error *err, charls_jpegls_errc ec, const char
     case CHARLS_JPEGLS_ERRC_NOT_ENOUGH_MEMORY:
         status = DF_E_NO_MEMORY;
         break;
-    case CHARLS_JPEGLS_ERRC_SOURCE_BUFFER_TOO_SMALL:
-        status = DF_E_TRUNCATED;
-        break;
     case CHARLS_JPEGLS_ERRC_PARAMETER_VALUE_NOT_SUPPORTED:
     case CHARLS_JPEGLS_ERRC_BIT_DEPTH_FOR_TRANSFORM_NOT_SUPPORTED:
     case CHARLS_JPEGLS_ERRC_COLOR_TRANSFORM_NOT_SUPPORTED:
@@ -53,7 +50,7 @@ static df_status df_jpegls_open(const uint8_t *src, size_t src_len, charls_jpegl
     *dec = NULL;
     memset(info, 0, sizeof *info);
     if (src == NULL || src_len < 4)
-        return df_fail(err, DF_E_TRUNCATED, 0, DF_NO_TAG,
+        return df_fail(err, DF_E_DECODE, 0, DF_NO_TAG,
                        "a JPEG-LS stream of %zu bytes is too short", src_len);
     charls_jpegls_decoder *d = charls_jpegls_decoder_create();
     if (d == NULL)

@@ -62,7 +62,7 @@ static df_status df_zlib_inflate_as(const uint8_t *src, size_t src_len, uint8_t 
     } else if (rc == Z_MEM_ERROR) {
         status = df_fail(err, DF_E_NO_MEMORY, in_done, DF_NO_TAG, "zlib ran out of memory");
     } else if (out_done < dst_len) {
-        status = df_fail(err, DF_E_TRUNCATED, in_done, DF_NO_TAG,
+        status = df_fail(err, DF_E_DECODE, in_done, DF_NO_TAG,
                          "the deflated frame ends after %zu of %zu bytes", out_done, dst_len);
     } else if (strict) {
         /* The frame is full; more output means the stream holds more than one frame. */
@@ -76,7 +76,7 @@ static df_status df_zlib_inflate_as(const uint8_t *src, size_t src_len, uint8_t 
                              "the deflated frame holds more than the %zu bytes of a frame",
                              dst_len);
         else if (rc != Z_STREAM_END)
-            status = df_fail(err, DF_E_TRUNCATED, in_done, DF_NO_TAG,
+            status = df_fail(err, DF_E_DECODE, in_done, DF_NO_TAG,
                              "the Deflate stream does not end after the frame");
     }
     inflateEnd(&zs);

@@ -1,0 +1,1 @@
+# _status has no Python-level API: its `check` is cimported by the other modules.

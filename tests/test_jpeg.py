@@ -1,0 +1,274 @@
+"""JPEG Baseline / Extended (PS3.5 §A.4.1) through libjpeg-turbo: differential tests
+against pydicom's plugins, DCMTK's dcmcjpeg/dcmdjpeg, and uncompressed twins.
+
+Tolerances. libjpeg-turbo's accurate integer IDCT (JDCT_ISLOW) is the IJG
+reference IDCT, bit-exact with every IJG-derived decoder: GDCM and DCMTK
+(dcmdjpeg) give the same samples, so those comparisons are exact. pylibjpeg
+uses Thomas Richter's libjpeg instead: a different IDCT, and pydicom then
+converts its raw YCbCr with float equations after its own chroma upsampling.
+Measured on the corpus (maximum absolute difference): 1 for grey and RGB
+streams (IDCT rounding only), 3 for full-resolution YCbCr (IDCT + colour
+conversion rounding), 5 for 4:2:2 subsampled YCbCr (plus libjpeg's triangular
+"fancy" chroma upsampling versus libjpeg's); the mean stays below 0.15.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from corpus import all_files, file_id, find
+
+import dicomfast
+from dicomfast.errors import CodecUnavailableError, DecodeError
+from dicomfast.pixels import ImageParams, decode_frame, pixel_source
+from dicomfast.pixels.colour import convert_color_space
+from dicomfast.pixels.encaps import split_frames
+
+try:
+    from dicomfast._native import _jpeg
+except ImportError:
+    pytest.skip("dicomfast was built without libjpeg (cmake/libjpeg.cmake found no library)",
+                allow_module_level=True)
+
+# Oddities in how a file is encoded (e.g. implicit VR under an explicit VR transfer
+# syntax) are the reader's concern, tested elsewhere.
+pytestmark = [pytest.mark.filterwarnings("ignore::dicomfast.errors.EncodingWarning"),
+              pytest.mark.filterwarnings("ignore:Expected explicit VR:UserWarning")]
+
+BASELINE = "1.2.840.10008.1.2.4.50"
+EXTENDED = "1.2.840.10008.1.2.4.51"
+
+
+def _scan():
+    eight, twelve = [], []
+    for path in all_files():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path)
+            ts = str(ds.file_meta.get("TransferSyntaxUID", ""))
+            if ts not in (BASELINE, EXTENDED) or "PixelData" not in ds:
+                continue
+            frame = next(pydicom.encaps.generate_frames(
+                ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames") or 1)))
+        except Exception:
+            continue
+        (eight if _jpeg.info(bytes(frame))["precision"] <= 8 else twelve).append(path)
+    return eight, twelve
+
+
+FILES, FILES_12BIT = _scan()
+# Photometric Interpretation RGB, but the stream (component ids 1,2,3, 2x2 chroma
+# subsampling) is YCbCr: dicomfast follows the stream and returns RGB, pydicom
+# returns the YCbCr samples. Its twin in pydicom's files says YBR_FULL.
+MISLABELLED = {"JPEGBaseline/SC_rgb_jpeg_lossy_gdcm.dcm"}
+
+
+def _pydicom(path, plugin, **opts):
+    ds = pydicom.dcmread(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.pixel_array_options(decoding_plugin=plugin, **opts)
+        return ds.pixel_array
+
+
+def _tolerance(path) -> int:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    if ds.SamplesPerPixel == 1 or ds.PhotometricInterpretation == "RGB":
+        return 1
+    return 5 if ds.PhotometricInterpretation == "YBR_FULL_422" or _subsampled(path) else 3
+
+
+def _subsampled(path) -> bool:
+    ds = pydicom.dcmread(path)
+    frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+    i = frame.find(b"\xff\xc0")
+    i = i if i >= 0 else frame.find(b"\xff\xc1")
+    return frame[i + 11] != 0x11
+
+
+def test_corpus_has_jpeg_files():
+    assert len(FILES) >= 20
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if file_id(p) not in MISLABELLED],
+                         ids=file_id)
+def test_equals_pydicom_pylibjpeg(path):
+    ours = dicomfast.read(path).pixel_array
+    expected = _pydicom(path, "pylibjpeg")
+    assert ours.shape == expected.shape and ours.dtype == expected.dtype
+    diff = np.abs(ours.astype(np.int64) - expected.astype(np.int64))
+    assert diff.max() <= _tolerance(path)
+    assert diff.mean() < 0.15
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if file_id(p) not in MISLABELLED],
+                         ids=file_id)
+def test_equals_gdcm_exactly(path):
+    pytest.importorskip("gdcm", reason="python-gdcm is not installed")
+    np.testing.assert_array_equal(dicomfast.read(path).pixel_array, _pydicom(path, "gdcm"))
+
+
+def test_mislabelled_rgb_follows_the_stream():
+    ours, twin = find("SC_rgb_jpeg_lossy_gdcm.dcm"), None
+    for p in all_files():
+        if p.name == "SC_rgb_jpeg_lossy_gdcm.dcm" and file_id(p) in MISLABELLED:
+            ours = p
+        elif p.name == "SC_rgb_jpeg_lossy_gdcm.dcm":
+            twin = p
+    if ours is None or twin is None or ours == twin:
+        pytest.skip("both versions of SC_rgb_jpeg_lossy_gdcm.dcm are needed")
+    np.testing.assert_array_equal(dicomfast.read(ours).pixel_array,
+                                  dicomfast.read(twin).pixel_array)
+
+
+@pytest.mark.parametrize("option", ["cr", "cyn1", "cyn2", "cynp", "cys2", "cys4"])
+def test_dcmtk_options_equal_dcmdjpeg(option):
+    # SC_rgb_dcmtk_+eb+<option>.dcm were made by dcmcjpeg; *_dcmd.dcm is dcmdjpeg's RGB.
+    src = find(f"SC_rgb_dcmtk_+eb+{option[:2]}{'+' + option[2:] if option[2:] else ''}.dcm")
+    decoded = find(f"SC_rgb_dcmtk_eb{option}_dcmd.dcm")
+    if src is None or decoded is None:
+        pytest.skip("the SC_rgb_dcmtk files are not in the corpus")
+    ours = dicomfast.read(src).pixel_array
+    np.testing.assert_array_equal(ours, dicomfast.read(decoded).pixel_array)
+    # and close to the image that was compressed (quality 90, chroma subsampled or not)
+    original = dicomfast.read(find("SC_rgb.dcm")).pixel_array.astype(np.int64)
+    assert np.abs(ours.astype(np.int64) - original).mean() < 4
+
+
+@pytest.mark.parametrize("path", FILES_12BIT, ids=file_id)
+def test_12bit_needs_libjpeg_turbo_3(path):
+    if _jpeg.MAX_PRECISION >= 12:
+        pytest.skip("this build decodes 12-bit JPEG")
+    with pytest.raises(CodecUnavailableError, match="12-bit"):
+        dicomfast.read(path).pixel_array  # noqa: B018
+
+
+# --- as_rgb=False: YCbCr out of libjpeg ------------------------------------------
+
+def _frame(path) -> tuple[bytes, ImageParams]:
+    ds = dicomfast.read(path)
+    buf, tag, little, _, _ = pixel_source(ds)
+    params = ImageParams.from_dataset(ds, tag)
+    frames = split_frames(buf, params.number_of_frames, BASELINE, little_endian=little)
+    return bytes(frames.frame(0)), replace(params, number_of_frames=1)
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_dcmtk_+eb+cy+n1.dcm", "SC_rgb_dcmtk_+eb+cy+s4.dcm",
+                                  "SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm"])
+def test_keep_ybr(name):
+    path = find(name)
+    data, params = _frame(path)
+    ybr = decode_frame(data, params, BASELINE, as_rgb=False)
+    rgb = decode_frame(data, params, BASELINE)
+    # pydicom with as_rgb=False returns pylibjpeg's raw YCbCr
+    expected = _pydicom(path, "pylibjpeg", as_rgb=False)
+    expected = expected[0] if expected.ndim == 4 else expected
+    assert np.abs(ybr.astype(np.int64) - expected).max() <= 3
+    # libjpeg's fixed-point YCbCr -> RGB and PS3.3's float equations differ by rounding
+    assert np.abs(convert_color_space(ybr, "YBR_FULL", "RGB").astype(np.int64) - rgb).max() <= 1
+
+
+def test_keep_ybr_leaves_rgb_streams_alone():
+    data, params = _frame(find("SC_rgb_dcmtk_+eb+cr.dcm"))
+    np.testing.assert_array_equal(decode_frame(data, params, BASELINE, as_rgb=False),
+                                  decode_frame(data, params, BASELINE))
+
+
+def test_colour_decision_follows_the_stream():
+    cases = {"SC_rgb_dcmtk_+eb+cr.dcm": ("RGB", "Adobe APP14"),
+             "SC_rgb_dcmtk_+eb+cy+np.dcm": ("YBR_FULL", "JFIF"),
+             "color3d_jpeg_baseline.dcm": ("YBR_FULL", "component identifiers"),
+             "SC_jpeg_no_color_transform.dcm": ("RGB", "Photometric Interpretation"),
+             "JPEGBaseline_1s_1f_u_08_08.dcm": ("MONOCHROME", "one component")}
+    for name, expected in cases.items():
+        path = find(name)
+        if path is None:
+            continue
+        data, params = _frame(path)
+        info = _jpeg.info(data, params.photometric_interpretation)
+        assert (info["colour_space"], info["colour_from"]) == expected, name
+    # no evidence in the stream: the Photometric Interpretation decides
+    data, _ = _frame(find("SC_jpeg_no_color_transform.dcm"))
+    assert _jpeg.info(data, "YBR_FULL_422")["colour_space"] == "YBR_FULL"
+
+
+def test_multiframe_threads_equal_serial():
+    ds = dicomfast.read(find("color3d_jpeg_baseline.dcm"))
+    np.testing.assert_array_equal(ds.frames(range(8), threads=4), ds.frames(range(8)))
+
+
+# --- DCMTK: dcmcjpeg-made files against dcmdjpeg's own decoding ----------------
+
+DCMTK = shutil.which("dcmcjpeg") and shutil.which("dcmdjpeg")
+
+
+@pytest.mark.parametrize("source, options", [
+    ("SC_rgb.dcm", ("+eb",)),
+    ("SC_rgb.dcm", ("+eb", "+cr")),
+    ("SC_rgb_2frame.dcm", ("+eb", "+s4")),
+    ("US1_UNCR.dcm", ("+eb", "+q", "75")),
+    ("OBXXXX1A.dcm", ("+eb",)),
+    ("emri_small.dcm", ("+eb",)),
+])
+def test_dcmtk_baseline(tmp_path: Path, source, options):
+    if not DCMTK:
+        pytest.skip("DCMTK (dcmcjpeg, dcmdjpeg) is not installed")
+    src = find(source)
+    if src is None:
+        pytest.skip(f"{source} is not in the corpus")
+    encoded, decoded = tmp_path / "jpg.dcm", tmp_path / "dec.dcm"
+    subprocess.run(["dcmcjpeg", *options, str(src), str(encoded)], check=True,
+                   capture_output=True)
+    subprocess.run(["dcmdjpeg", str(encoded), str(decoded)], check=True, capture_output=True)
+    ours = dicomfast.read(encoded).pixel_array
+    np.testing.assert_array_equal(ours, dicomfast.read(decoded).pixel_array)
+
+
+# --- Errors ----------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["empty", "soi_only", "header", "truncated", "garbage",
+                                    "lossless", "size"])
+def test_corrupt_streams_raise_decode_error(capfd, damage):
+    data, params = _frame(find("SC_rgb_dcmtk_+eb+cy+np.dcm"))
+    sos = data.find(b"\xff\xda")
+    bad = {
+        "empty": b"",
+        "soi_only": b"\xff\xd8",
+        "header": data[:sos],
+        "truncated": data[: len(data) * 2 // 3],
+        "garbage": data[: sos + 40] + bytes(range(256)) * 4 + b"\xff\xd9",
+        "lossless": data.replace(b"\xff\xc0", b"\xff\xc3", 1),
+        "size": data,
+    }[damage]
+    if damage == "size":
+        params = replace(params, columns=params.columns + 8)
+    with pytest.raises(DecodeError) as exc:
+        decode_frame(bad, params, BASELINE)
+    assert exc.value.codec == "JPEG"
+    assert capfd.readouterr() == ("", "")
+
+
+def test_strict_turns_warnings_into_errors(capfd):
+    data, params = _frame(find("SC_rgb_dcmtk_+eb+cy+np.dcm"))
+    sos = data.find(b"\xff\xda")
+    # extraneous bytes before a marker: libjpeg warns and decodes the same pixels
+    noisy = data[:sos] + b"\x00\x00" + data[sos:]
+    np.testing.assert_array_equal(decode_frame(noisy, params, BASELINE),
+                                  decode_frame(data, params, BASELINE))
+    with pytest.raises(DecodeError):
+        decode_frame(noisy, params, BASELINE, strict=True)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_output_too_small_is_a_value_error():
+    data, _ = _frame(find("SC_rgb_dcmtk_+eb+cy+np.dcm"))
+    with pytest.raises(ValueError):
+        _jpeg.decode(data, np.empty(100, np.uint8))
