@@ -5,6 +5,7 @@
     >>> ds.PatientName, ds.pixel_array.shape
 """
 
+from dicomfast import json_model as _json_model  # registers Dataset.to_json/from_json
 from dicomfast import pixels as _pixels  # registers ds.pixel_array
 from dicomfast import transcode as _transcode  # registers transcoding for save()
 from dicomfast.dataset import Dataset, Sequence
@@ -48,4 +49,4 @@ __all__ = [
     "read",
 ]
 
-del _pixels, _transcode
+del _json_model, _pixels, _transcode

@@ -53,10 +53,18 @@ def key_to_tag(key: Any) -> int:
     raise TypeError(f"not a tag: {key!r}")
 
 
-# Set by dicomfast.pixels when it is imported: (dataset, index or None, out) -> ndarray.
-_pixel_handlers: dict[str, Callable[..., Any]] = {}
-# Set by dicomfast.writer when it is imported.
-_save_handlers: dict[str, Callable[..., Any]] = {}
+#: Features of the layers above (pixels, writer, transcode, JSON) that Dataset
+#: methods reach: each module registers its functions here when imported, so this
+#: module never imports them (STYLE.md layering).
+extensions: dict[str, Callable[..., Any]] = {}
+
+
+def _extension(name: str) -> Callable[..., Any]:
+    try:
+        return extensions[name]
+    except KeyError:
+        raise RuntimeError(f"{name!r} needs the full dicomfast package (import dicomfast)") \
+            from None
 
 
 class Dataset:
@@ -358,21 +366,15 @@ class Dataset:
     @property
     def pixel_array(self) -> Any:
         """The pixel data as a numpy array (pydicom's shape convention)."""
-        return self._pixel_handler("pixel_array")(self)
+        return _extension("pixel_array")(self)
 
     def frame(self, index: int, *, out: Any = None) -> Any:
         """One frame of the pixel data, decoded on its own."""
-        return self._pixel_handler("frame")(self, index, out=out)
+        return _extension("frame")(self, index, out=out)
 
     def frames(self, indices: Any = None, *, out: Any = None, threads: int | None = None) -> Any:
         """Several frames (all by default) as one (n, rows, cols[, samples]) array."""
-        return self._pixel_handler("frames")(self, indices, out=out, threads=threads)
-
-    @staticmethod
-    def _pixel_handler(name: str) -> Callable[..., Any]:
-        if name not in _pixel_handlers:
-            raise RuntimeError("dicomfast.pixels is not loaded")  # imported by dicomfast
-        return _pixel_handlers[name]
+        return _extension("frames")(self, indices, out=out, threads=threads)
 
     def _pixel_value_view(self) -> tuple[Any, int, int] | None:
         """(index, position, tag) of the pixel data element as stored, or None."""
@@ -391,9 +393,25 @@ class Dataset:
     # -- writing -----------------------------------------------------------------------
     def save(self, target: Any, *, transfer_syntax: str | None = None, **kwargs: Any) -> None:
         """Write as a DICOM Part 10 file; see :func:`dicomfast.write`."""
-        if "save" not in _save_handlers:
-            raise RuntimeError("dicomfast.writer is not loaded")  # imported by dicomfast
-        _save_handlers["save"](self, target, transfer_syntax=transfer_syntax, **kwargs)
+        _extension("save")(self, target, transfer_syntax=transfer_syntax, **kwargs)
+
+    def to_json_dict(self, bulk_data_threshold: int = 1024,
+                     bulk_data_uri_handler: Callable[..., Any] | None = None) -> dict:
+        """The DICOM JSON Model (PS3.18 §F.2) of this data set, as a dict."""
+        return _extension("to_json_dict")(self, bulk_data_threshold=bulk_data_threshold,
+                                          bulk_data_uri_handler=bulk_data_uri_handler)
+
+    def to_json(self, bulk_data_threshold: int = 1024,
+                bulk_data_uri_handler: Callable[..., Any] | None = None, **kwargs: Any) -> str:
+        """The DICOM JSON Model (PS3.18 §F.2) of this data set, as text."""
+        return _extension("to_json")(self, bulk_data_threshold=bulk_data_threshold,
+                                     bulk_data_uri_handler=bulk_data_uri_handler, **kwargs)
+
+    @classmethod
+    def from_json(cls, data: Any, bulk_data_uri_handler: Callable[..., Any] | None = None
+                  ) -> Dataset:
+        """A data set from DICOM JSON text or its dict (PS3.18 §F.2)."""
+        return _extension("from_json")(data, bulk_data_uri_handler=bulk_data_uri_handler)
 
     # -- display -----------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -813,7 +813,6 @@ _INT_RANGE = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF),
               "SV": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF)}
 _FLOAT_MAX = 3.4028234663852886e38
 _NUMBER_SIZE = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "UV": 8, "SV": 8, "FL": 4, "FD": 8}
-_ITEM_SIZE = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 _TEXT_FORMAT: dict[str, Callable[[Any], str]] = {
     "DA": _da_text, "DT": _dt_text, "TM": _tm_text, "DS": _ds_text, "IS": _is_text,
     "PN": _pn_text,
@@ -900,9 +899,9 @@ def validate_value(vr: str, value: Any, *, strict: bool = False) -> None:
                         [f"of {len(value)} bytes is not a multiple of {size}"])
         else:
             problems = _number_problems(vr, _items(value))
-    elif vr in _ITEM_SIZE or vr in ("OB", "UN"):
+    elif vr in _SWAP or vr in ("OB", "UN"):
         if isinstance(value, (bytes, bytearray, memoryview)):
-            size = _ITEM_SIZE.get(vr, 1)
+            size = _SWAP.get(vr, 1)
             problems = ([] if len(value) % size == 0 else
                         [f"of {len(value)} bytes is not a multiple of {size}"])
         elif hasattr(value, "tobytes") or _is_multi(value):

@@ -7,8 +7,7 @@ VR (``"vr"``) and at most one of ``"Value"`` (a list), ``"InlineBinary"``
 (§F.2.5). Only the public :class:`~dicomfast.dataset.Dataset` API is used, so
 any dataset, read or built, converts.
 
-Choices where PS3.18 leaves room, and where the output differs from pydicom's
-``Dataset.to_json_dict()``:
+Where the output differs from pydicom's ``Dataset.to_json_dict()``, and why:
 
 * Group Length elements (gggg,0000) are left out, as §F.2.2 requires.
 * An empty value among several is ``null`` (§F.2.5); an empty sequence has no
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from dicomfast import dataset as _dataset_module
 from dicomfast.dataset import Dataset, Sequence
 from dicomfast.dictionary import dictionary_entry
 from dicomfast.element import DataElement
@@ -71,6 +71,8 @@ def _empty(v: Any) -> bool:
 def _ds_json(v: Any) -> Any:
     if _empty(v):
         return None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return float(v)
     if not isinstance(v, float):
         return str(v)  # text that is not a number (decode_value kept it)
     f = float(v)
@@ -90,6 +92,8 @@ def _ds_json(v: Any) -> Any:
 def _is_json(v: Any) -> Any:
     if _empty(v):
         return None
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
     return int(v) if isinstance(v, int) else str(v)
 
 
@@ -154,7 +158,6 @@ def _element_json(el: DataElement, threshold: int, handler: BulkDataHandler | No
         out = [None if _empty(v) else str(v) for v in items]
     obj["Value"] = out
     return obj
-
 
 
 def dataset_to_json_dict(
@@ -247,7 +250,7 @@ def _is_value(v: Any) -> Any:
     return IS(v)
 
 
-def _regular_value(key: str, vr: str, v: Any, handler: Any) -> Any:
+def _regular_value(key: str, vr: str, v: Any) -> Any:
     if vr == "PN":
         return _pn_value(key, v)
     if vr == "DS":
@@ -297,7 +300,7 @@ def _element_value(key: str, vr: str, obj: dict, handler: Any) -> Any:
         if not data:
             return empty_value(vr)
         try:
-            values = [_regular_value(key, vr, v, handler) for v in data]
+            values = [_regular_value(key, vr, v) for v in data]
         except (TypeError, ValueError) as exc:
             raise _bad(key, str(exc)) from exc
         return values[0] if len(values) == 1 else MultiValue(values)
@@ -306,12 +309,14 @@ def _element_value(key: str, vr: str, obj: dict, handler: Any) -> Any:
         data = data[0]
     if not isinstance(data, str):
         raise _bad(key, f"{which} is not a string")
+    if vr == "SQ":
+        raise _bad(key, f"a sequence has no {which} (PS3.18 §F.2.2)")
     if which == "InlineBinary":
         try:
             raw = base64.b64decode(data, validate=False)
         except ValueError as exc:
             raise _bad(key, f"InlineBinary is not base64: {exc}") from exc
-        if vr in _BINARY_VRS or vr == "SQ":
+        if vr in _BINARY_VRS:
             return raw
         # Only O*/UN may be inline (Table F.2.3-1); read anything else as
         # its Value Field in Explicit VR Little Endian.
@@ -374,3 +379,7 @@ def dataset_from_json(
         raise MalformedDataError(
             "a list of DICOM JSON datasets: convert each with dataset_from_json")
     return _dataset(data, _bulk_handler(bulk_data_uri_handler))  # type: ignore[arg-type]
+
+
+_dataset_module.extensions.update(to_json_dict=dataset_to_json_dict, to_json=dataset_to_json,
+                                  from_json=dataset_from_json)

@@ -134,4 +134,4 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
     return out
 
 
-_dataset._save_handlers["transcode"] = transcode
+_dataset.extensions["transcode"] = transcode

@@ -291,7 +291,7 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
         encapsulated = bool(ds["PixelData"].is_undefined_length)
         if encapsulated != ts.is_encapsulated or (
                 encapsulated and source_ts is not None and source_ts.uid != ts.uid):
-            transcode = _dataset._save_handlers.get("transcode")
+            transcode = _dataset.extensions.get("transcode")
             if transcode is None:
                 raise UnsupportedTransferSyntaxError(
                     f"writing this pixel data as {ts.name} needs dicomfast.transcode")
@@ -326,4 +326,4 @@ def _save(ds: Dataset, target: Any, **kwargs: Any) -> None:
     write(ds, target, **kwargs)
 
 
-_dataset._save_handlers["save"] = _save
+_dataset.extensions["save"] = _save

@@ -73,6 +73,8 @@ def _norm(v: Any) -> Any:
     if v is None or v == "":
         return ""
     if isinstance(v, float):
+        if math.isnan(v):
+            return ("nan",)  # float32 round trips may change a NaN's payload
         return ("f", struct.pack("<d", v), str(v))
     if isinstance(v, int) and not isinstance(v, bool):
         return ("i", int(v), str(v))
@@ -178,7 +180,7 @@ def corpus_round_trip() -> dict[str, Any]:
                 try:
                     out = encode_value(vr, value, little, enc)
                 except MalformedDataError as exc:
-                    if vr in ("UN",) or vr not in _ALL_VRS:
+                    if vr not in _ALL_VRS:
                         counts["skipped: unknown VR"] += 1
                         continue
                     problems.append((name, f"{el.tag:08X}", vr, "raised", repr(exc)))

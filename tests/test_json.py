@@ -688,3 +688,24 @@ def test_read_file_to_json_text() -> None:
     assert d["00280030"]["Value"] == [0.661468, 0.661468]
     assert "InlineBinary" in d["7FE00010"]
     assert not any(k.endswith("0000") for k in d)
+
+
+def test_plain_python_numbers() -> None:
+    # Values assigned as plain numbers, not read from a file.
+    ds = _ds((0x00281050, "DS", 5), (0x00281051, "DS", [0.5, 2]), (0x00201206, "IS", 3.0))
+    d = dataset_to_json_dict(ds)
+    assert d["00281050"]["Value"] == [5.0] and d["00281051"]["Value"] == [0.5, 2.0]
+    assert d["00201206"]["Value"] == [3]
+
+
+def test_dataset_methods_reach_the_json_model():
+    from corpus import find
+
+    import dicomfast
+
+    ds = dicomfast.read(find("CT_small.dcm"), stop_before_pixels=True)
+    as_dict = ds.to_json_dict()
+    assert as_dict["00100010"]["vr"] == "PN"
+    again = dicomfast.Dataset.from_json(ds.to_json())
+    assert again.PatientName == ds.PatientName
+    assert again.ImagePositionPatient == ds.ImagePositionPatient

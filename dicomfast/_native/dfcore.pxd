@@ -210,3 +210,22 @@ cdef extern from "dicomfast/df_zlib.h" nogil:
     size_t df_zlib_deflate_bound(size_t src_len)
     df_status df_zlib_deflate(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                               size_t *n_out, const df_zlib_opts *opts, df_error *err)
+
+
+cdef extern from "dicomfast/df_rle.h" nogil:
+    enum:
+        DF_RLE_MAX_SEGMENTS
+        DF_RLE_HEADER_LEN
+
+    ctypedef struct df_rle_opts:
+        uint32_t rows
+        uint32_t columns
+        uint16_t samples_per_pixel
+        uint16_t bits_allocated
+        int strict
+
+    df_status df_rle_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                            size_t *n_out, const df_rle_opts *opts, df_error *err)
+    size_t df_rle_encode_bound(const df_rle_opts *opts)
+    df_status df_rle_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                            size_t *n_out, const df_rle_opts *opts, df_error *err)

@@ -212,4 +212,4 @@ def decode_many(sources: Any, *, out: np.ndarray | None = None,
     return result
 
 
-_dataset._pixel_handlers.update(pixel_array=pixel_array, frame=frame, frames=frames)
+_dataset.extensions.update(pixel_array=pixel_array, frame=frame, frames=frames)

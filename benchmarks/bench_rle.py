@@ -1,0 +1,172 @@
+"""RLE Lossless decoding: dicomfast vs pylibjpeg-rle, python-gdcm and pydicom.
+
+    pytest benchmarks/bench_rle.py --benchmark-enable -p no:cacheprovider
+
+One group per file: the corpus's RLE files plus, when DCMTK's dcmcrle is
+installed, RLE versions of larger uncompressed corpus images made at start-up.
+Every member decodes the same frames, split from the file before timing, so
+only decoding is timed. Each member produces the frames the way its API is
+meant to be used:
+
+* dicomfast decodes a single frame into a new array, and several frames
+  into slices of one new array (as ``Dataset.frame()`` / ``Dataset.frames()``
+  would), little endian and pixel-interleaved;
+* pylibjpeg-rle's ``decode_frame`` (the Rust function under
+  ``rle.utils.decode_pixel_data``) returns a new bytearray per frame,
+  colour-by-plane;
+* python-gdcm decodes a ``gdcm.Image`` built around each frame beforehand;
+* pydicom's pure-Python decoder returns a new bytearray per frame, colour-by-plane.
+
+Compare each group's means; the decoded size is in ``extra_info["bytes"]``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from corpus import all_files, find
+from pydicom.encaps import generate_frames
+
+from dicomfast._native import _rle
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+# Uncompressed images re-encoded with dcmcrle: larger and more varied than the
+# corpus's RLE files (CT, MR, a radiograph, ultrasound RGB).
+DCMCRLE_SOURCES = ["CT_small.dcm", "693_UNCR.dcm", "MR2_UNCR.dcm", "RG1_UNCR.dcm",
+                   "US1_UNCR.dcm", "examples_rgb_color.dcm"]
+_TMP = tempfile.TemporaryDirectory(prefix="bench_rle_")
+
+
+class Case:
+    def __init__(self, name: str, path: Path):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+        self.name = name
+        self.ds = ds
+        self.rows, self.cols = int(ds.Rows), int(ds.Columns)
+        self.spp, self.bits = int(ds.SamplesPerPixel), int(ds.BitsAllocated)
+        self.n = int(ds.get("NumberOfFrames") or 1)
+        self.frames = [bytes(f) for f in generate_frames(ds.PixelData,
+                                                         number_of_frames=self.n)]
+        self.frame_bytes = self.rows * self.cols * self.spp * self.bits // 8
+        self.dtype = np.dtype(f"<u{self.bits // 8}")
+
+    @property
+    def group(self) -> str:
+        return (f"RLE decode: {self.name} ({self.rows}x{self.cols}x{self.spp}, "
+                f"{self.bits} bits, {self.n} frame{'s' if self.n > 1 else ''})")
+
+
+def _cases() -> list[Case]:
+    out, seen = [], set()
+    for path in all_files():
+        if path.name in seen:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                meta = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:
+            continue
+        if str(meta.file_meta.get("TransferSyntaxUID", "")) == RLE_LOSSLESS:
+            seen.add(path.name)
+            out.append(Case(path.name, path))
+    dcmcrle = shutil.which("dcmcrle")
+    for name in DCMCRLE_SOURCES if dcmcrle else []:
+        src = find(name)
+        if src is None:
+            continue
+        dst = Path(_TMP.name) / f"{src.stem}_dcmcrle.dcm"
+        subprocess.run([dcmcrle, str(src), str(dst)], check=True, capture_output=True)
+        out.append(Case(dst.name, dst))
+    return out
+
+
+CASES = _cases()
+IDS = [c.name for c in CASES]
+
+
+def _run(benchmark, case: Case, fn):
+    benchmark.group = case.group
+    benchmark.extra_info["bytes"] = case.frame_bytes * case.n
+    benchmark(fn)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_dicomfast(benchmark, case):
+    decode, frames, size = _rle.decode, case.frames, case.frame_bytes
+    geom = (case.rows, case.cols, case.spp, case.bits)
+    shape = (case.n, case.rows, case.cols, case.spp)
+
+    def one():  # Dataset.frame(0): a new array for the frame
+        out = np.empty(shape[1:], case.dtype)
+        decode(frames[0], out, *geom)
+        return out
+
+    def many():  # Dataset.frames(): one array, a slice of it per frame
+        out = np.empty(shape, case.dtype)
+        view = memoryview(out).cast("B")
+        for i, frame in enumerate(frames):
+            decode(frame, view[i * size:(i + 1) * size], *geom)
+        return out
+
+    _run(benchmark, case, one if case.n == 1 else many)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_pylibjpeg_rle(benchmark, case):
+    from rle.rle import decode_frame
+
+    frames, pixels, bits = case.frames, case.rows * case.cols, case.bits
+    _run(benchmark, case, lambda: [decode_frame(f, pixels, bits, "<") for f in frames])
+
+
+def _gdcm_image(case: Case, frame: bytes):
+    import gdcm
+
+    fragment = gdcm.Fragment()
+    fragment.SetByteStringValue(frame)
+    fragments = gdcm.SequenceOfFragments.New()
+    fragments.AddFragment(fragment)
+    element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
+    element.SetValue(fragments.__ref__())
+    image = gdcm.Image()
+    image.SetNumberOfDimensions(2)
+    image.SetDimensions((case.cols, case.rows, 1))
+    image.SetDataElement(element)
+    pi = gdcm.PhotometricInterpretation.GetPIType(str(case.ds.PhotometricInterpretation))
+    image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi))
+    if case.spp > 1:
+        image.SetPlanarConfiguration(0)
+    image.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.RLELossless))
+    stored = int(case.ds.get("BitsStored") or case.bits)
+    image.SetPixelFormat(gdcm.PixelFormat(case.spp, case.bits, stored, stored - 1,
+                                          int(case.ds.get("PixelRepresentation") or 0)))
+    return image
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_gdcm(benchmark, case):
+    pytest.importorskip("gdcm")
+    images = [_gdcm_image(case, f) for f in case.frames]
+    # GetBuffer decodes the frame every time it is called.
+    _run(benchmark, case, lambda: [image.GetBuffer() for image in images])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_pydicom(benchmark, case):
+    from pydicom.pixels.decoders.rle import _rle_decode_frame
+
+    frames = case.frames
+    geom = (case.rows, case.cols, case.spp, case.bits)
+    _run(benchmark, case, lambda: [_rle_decode_frame(f, *geom) for f in frames])

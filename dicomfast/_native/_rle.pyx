@@ -1,0 +1,159 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""RLE Lossless (PS3.5 Annex G): one frame into a caller's buffer, and back.
+
+The uncompressed side is the native little-endian, pixel-interleaved layout
+(rows x columns x samples, bits_allocated / 8 bytes per sample).
+
+Buffers are taken through the buffer protocol directly (PyBUF_SIMPLE: any
+C-contiguous bytes-like, no copy) rather than as typed memoryviews: creating
+the two memoryview objects costs more than decoding a small frame (an RT Dose
+frame of 10 x 10 pixels decodes in about 0.15 us).
+"""
+from cpython.buffer cimport (
+    PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
+)
+from cpython.object cimport PyObject
+from libc.stdint cimport uint8_t
+
+from dicomfast._native._status cimport check
+from dicomfast._native.dfcore cimport (
+    DF_OK, DF_RLE_MAX_SEGMENTS, df_error, df_rle_decode, df_rle_encode, df_rle_encode_bound,
+    df_rle_opts, df_status,
+)
+
+from dicomfast.errors import EncodeError
+
+
+cdef extern from "Python.h":
+    # Raw pointers so the encoded bytes object can be shrunk in place once
+    # its final length is known.
+    PyObject *PyBytes_FromStringAndSize(const char *v, Py_ssize_t n)
+    char *PyBytes_AS_STRING(PyObject *o)
+    int _PyBytes_Resize(PyObject **o, Py_ssize_t n)
+    void Py_DECREF(PyObject *o)
+
+
+cdef enum:
+    # Frames at least this large are decoded without the GIL; for smaller
+    # ones releasing and retaking it costs more than the decoding.
+    NOGIL_BYTES = 32768
+
+cdef str CODEC = "RLE Lossless"
+
+
+cdef Py_ssize_t _frame_size(df_rle_opts *opts, Py_ssize_t rows, Py_ssize_t columns,
+                            Py_ssize_t samples_per_pixel, Py_ssize_t bits_allocated,
+                            bint strict) except -1:
+    """Fill opts; return the frame size in bytes, or 0 when bits_allocated is
+    not a whole number of bytes (the C core then says why it cannot)."""
+    if not 0 < rows <= 0xFFFFFFFF or not 0 < columns <= 0xFFFFFFFF:
+        raise ValueError(f"{rows} x {columns} is not a frame size")
+    if not 0 < samples_per_pixel <= 0xFFFF or not 0 < bits_allocated <= 0xFFFF:
+        raise ValueError(
+            f"{samples_per_pixel} samples of {bits_allocated} bits is not a pixel format")
+    opts.rows = <unsigned int>rows
+    opts.columns = <unsigned int>columns
+    opts.samples_per_pixel = <unsigned short>samples_per_pixel
+    opts.bits_allocated = <unsigned short>bits_allocated
+    opts.strict = strict
+    if bits_allocated % 8:
+        return 0
+    cdef unsigned long long pixels = <unsigned long long>rows * <unsigned long long>columns
+    cdef unsigned long long per_pixel = samples_per_pixel * (bits_allocated // 8)
+    if pixels > (<unsigned long long>1 << 60) // per_pixel:
+        raise ValueError(f"{rows} x {columns} pixels of {per_pixel} bytes is too large")
+    return <Py_ssize_t>(pixels * per_pixel)
+
+
+def decode(src, out, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t samples_per_pixel,
+           Py_ssize_t bits_allocated, bint strict=False):
+    """Decode one RLE frame (its fragments concatenated) into `out`.
+
+    `src` is any contiguous bytes-like object. `out` is a writable contiguous
+    buffer of exactly rows x columns x samples_per_pixel x bits_allocated / 8
+    bytes (e.g. a numpy array of the pixel dtype, or a slice of a batch of
+    frames); it receives the samples little endian and pixel-interleaved.
+    Returns the number of bytes written. Raises DecodeError for corrupt data
+    and ValueError for a wrongly sized `out`.
+    """
+    cdef df_rle_opts opts
+    cdef df_error err
+    cdef size_t n_out = 0
+    cdef df_status st
+    cdef Py_buffer sb, ob
+    cdef Py_ssize_t size = _frame_size(&opts, rows, columns, samples_per_pixel, bits_allocated,
+                                       strict)
+    PyObject_GetBuffer(src, &sb, PyBUF_SIMPLE)
+    try:
+        PyObject_GetBuffer(out, &ob, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        try:
+            if size and ob.len != size:
+                raise ValueError(f"output buffer has {ob.len} bytes; the frame needs {size}")
+            if size >= NOGIL_BYTES:
+                with nogil:
+                    st = df_rle_decode(<const uint8_t *>sb.buf, <size_t>sb.len,
+                                       <uint8_t *>ob.buf, <size_t>ob.len, &n_out, &opts, &err)
+            else:
+                st = df_rle_decode(<const uint8_t *>sb.buf, <size_t>sb.len,
+                                   <uint8_t *>ob.buf, <size_t>ob.len, &n_out, &opts, &err)
+        finally:
+            PyBuffer_Release(&ob)
+    finally:
+        PyBuffer_Release(&sb)
+    check(st, &err, CODEC)
+    return n_out
+
+
+def encode_bound(Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t samples_per_pixel,
+                 Py_ssize_t bits_allocated):
+    """The largest size one encoded frame of this geometry can have (0: not encodable)."""
+    cdef df_rle_opts opts
+    _frame_size(&opts, rows, columns, samples_per_pixel, bits_allocated, False)
+    return df_rle_encode_bound(&opts)
+
+
+def encode(src, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t samples_per_pixel,
+           Py_ssize_t bits_allocated):
+    """Encode one frame given in the native layout (a contiguous bytes-like of
+    exactly the frame's size); returns the RLE frame, header and even-length
+    segments (PS3.5 G.5), as bytes."""
+    cdef df_rle_opts opts
+    cdef df_error err
+    cdef size_t n_out = 0
+    cdef df_status st
+    cdef Py_buffer sb
+    cdef Py_ssize_t size = _frame_size(&opts, rows, columns, samples_per_pixel, bits_allocated,
+                                       False)
+    if bits_allocated not in (8, 16, 32, 64):
+        raise EncodeError(f"RLE Lossless cannot encode {bits_allocated} bits allocated")
+    if samples_per_pixel * (bits_allocated // 8) > DF_RLE_MAX_SEGMENTS:
+        raise EncodeError(f"{samples_per_pixel} samples of {bits_allocated} bits need more "
+                          "than the 15 segments of an RLE frame")
+    cdef size_t bound = df_rle_encode_bound(&opts)
+    if bound == 0 or bound > <size_t>0x7FFFFFFFFFFFFFFF:
+        raise EncodeError(f"a {rows} x {columns} frame is too large for RLE Lossless")
+    cdef PyObject *raw = NULL
+    cdef uint8_t *dst
+    PyObject_GetBuffer(src, &sb, PyBUF_SIMPLE)
+    try:
+        if sb.len != size:
+            raise ValueError(f"source has {sb.len} bytes; the frame is {size}")
+        raw = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>bound)
+        if raw == NULL:
+            raise MemoryError()
+        dst = <uint8_t *>PyBytes_AS_STRING(raw)
+        with nogil:
+            st = df_rle_encode(<const uint8_t *>sb.buf, <size_t>sb.len, dst, bound, &n_out,
+                               &opts, &err)
+    finally:
+        PyBuffer_Release(&sb)
+    if st != DF_OK:
+        Py_DECREF(raw)
+        check(st, &err)
+    # Shrinks the fresh, unshared bytes object in place; on failure it is
+    # freed and MemoryError is set.
+    if _PyBytes_Resize(&raw, <Py_ssize_t>n_out) < 0:
+        raise MemoryError()
+    result = <object>raw
+    Py_DECREF(raw)
+    return result
