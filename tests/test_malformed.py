@@ -1018,14 +1018,19 @@ def _wall(fn: Any, n_threads: int, jobs: int) -> float:
 def test_scan_releases_the_gil():
     """Two threads scanning give a wall-clock speed-up over one doing the same work.
 
-    200,000 tiny elements make the C scan dominate the Python around it. Best of up
-    to five rounds for each side, so a busy neighbour costs a round, not the test;
-    a scan holding the GIL would give about 1.0x. hashlib, which is known to release
-    the GIL, is measured alongside as the reference: when even it gets no speed-up
-    the machine has no second core to give right now, and the test skips rather
-    than fail on a fact about the machine."""
-    buf = elem(0x00091010, "US", b"\x07\x00") * 200_000
-    assert _scan.scan(buf).count == 200_000
+    The buffer is 1,000,000 stray item delimiters (which a lenient scan skips) and
+    300 small elements: both passes of _scan.scan (count, then fill the index) walk
+    all of it in C, while the index it allocates and frees with the GIL held stays
+    tiny. (With 200,000 real elements the 6 MB index costs, under ASan, about as much
+    as the scan itself, and the ratio then measures the allocator.)
+
+    A busy machine is the enemy: hashlib, known to release the GIL, is measured in the
+    same rounds as the reference. Passing needs one round where two threads scan at
+    least 1.3x faster; when the reference's median round is below that too, the
+    machine has no second core to give and the test skips instead of failing."""
+    buf = delimiter(ITEM_DELIM) * 1_000_000 + elem(0x00091010, "US", b"\x07\x00") * 300
+    index = _scan.scan(buf)
+    assert index.count == 300 and index.warnings == WARN_STRAY_DELIMITER
     blob = bytes(range(256)) * 8192  # 2 MiB; sha256 drops the GIL above 2 KiB
 
     def scan() -> None:
@@ -1034,20 +1039,19 @@ def test_scan_releases_the_gil():
     def digest() -> None:
         hashlib.sha256(blob).digest()
 
-    jobs = 48
+    jobs = 32
     # Give the reference about the same amount of work as the scan.
     ref_jobs = max(4, 2 * round(jobs * _wall(scan, 1, 8) / _wall(digest, 1, 8) / 2))
-    best = dict.fromkeys(("scan1", "scan2", "ref1", "ref2"), float("inf"))
-    for _ in range(5):
-        best["scan1"] = min(best["scan1"], _wall(scan, 1, jobs))
-        best["scan2"] = min(best["scan2"], _wall(scan, 2, jobs))
-        best["ref1"] = min(best["ref1"], _wall(digest, 1, ref_jobs))
-        best["ref2"] = min(best["ref2"], _wall(digest, 2, ref_jobs))
-        if best["scan1"] / best["scan2"] >= 1.3:
-            break
-    speedup = best["scan1"] / best["scan2"]
-    reference = best["ref1"] / best["ref2"]
-    if speedup < 1.3 and reference < 1.3:
-        pytest.skip(f"no parallelism available now: hashlib got {reference:.2f}x, "
-                    f"the scan {speedup:.2f}x")
-    assert speedup >= 1.3, f"scan {speedup:.2f}x with 2 threads; hashlib {reference:.2f}x"
+    scan_ratios: list[float] = []
+    ref_ratios: list[float] = []
+    for _ in range(10):
+        scan_ratios.append(_wall(scan, 1, jobs) / _wall(scan, 2, jobs))
+        ref_ratios.append(_wall(digest, 1, ref_jobs) / _wall(digest, 2, ref_jobs))
+        if max(scan_ratios) >= 1.3:
+            return
+    reference = sorted(ref_ratios)[len(ref_ratios) // 2]
+    if reference < 1.3:
+        pytest.skip(f"no parallelism available now: hashlib's median {reference:.2f}x, "
+                    f"the scan's best {max(scan_ratios):.2f}x")
+    raise AssertionError(f"scan at best {max(scan_ratios):.2f}x with 2 threads, while "
+                         f"hashlib's median round got {reference:.2f}x")

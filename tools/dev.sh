@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(build-essential pkg-config zlib1g-dev libopenjp2-7-dev libcharls-dev
-              libjpeg62-turbo-dev dcmtk python3-venv)
+# Codec libraries dicomfast links, and the DICOM tools the tests use as oracles and peers.
+APT_PACKAGES=(build-essential pkg-config zlib1g-dev libopenjp2-7-dev libopenjph-dev
+              libcharls-dev libjpeg62-turbo-dev dcmtk libgdcm-tools python3-venv)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

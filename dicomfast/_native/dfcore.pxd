@@ -229,3 +229,36 @@ cdef extern from "dicomfast/df_rle.h" nogil:
     size_t df_rle_encode_bound(const df_rle_opts *opts)
     df_status df_rle_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                             size_t *n_out, const df_rle_opts *opts, df_error *err)
+
+
+# Upper layer PDU framing and item parsing (csrc/src/df_pdu.c; PS3.8 §9.3).
+cdef extern from "dicomfast/df_pdu.h" nogil:
+    enum:
+        DF_PDU_NO_PARENT
+        DF_PDU_HEADER_LEN
+
+    ctypedef struct df_pdu_opts:
+        uint32_t max_pdata_len
+        uint32_t max_other_len
+        int strict
+
+    ctypedef struct df_pdu_frame_info:
+        uint32_t type
+        uint32_t length
+        uint64_t needed
+        int complete
+
+    ctypedef struct df_pdu_item:
+        uint32_t offset
+        uint32_t length
+        uint32_t parent
+        uint8_t type
+        uint8_t pc_id
+        uint8_t control
+        uint8_t result
+
+    df_status df_pdu_frame(const uint8_t *src, size_t src_len, df_pdu_frame_info *dst,
+                           const df_pdu_opts *opts, df_error *err)
+    df_status df_pdu_parse(const uint8_t *src, size_t src_len, df_pdu_item *dst,
+                           size_t dst_len, size_t *n_out, const df_pdu_opts *opts,
+                           df_error *err)

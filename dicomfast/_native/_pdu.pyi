@@ -1,0 +1,6 @@
+from typing import Any
+
+def frame(src: Any, max_pdata_len: int = 0, max_other_len: int = 0,
+          strict: bool = False) -> tuple[bool, int, int]: ...
+def parse(src: Any, max_pdata_len: int = 0, max_other_len: int = 0,
+          strict: bool = False) -> list[tuple[int, int, int, int, int, int, int]]: ...
