@@ -145,3 +145,20 @@ def test_decode_many_fills_one_batch():
     np.testing.assert_array_equal(out[1:], batch)
     with pytest.raises(ValueError):
         dicomfast.decode_many([paths[0], find("CT_small.dcm")])
+
+
+def test_available_codecs_reports_what_is_built():
+    import importlib
+
+    from dicomfast.pixels.codecs import available_codecs
+
+    codecs = available_codecs()
+    assert codecs["1.2.840.10008.1.2.5"] is True  # RLE is our own C, always built
+    for uid, module in [("1.2.840.10008.1.2.4.80", "dicomfast._native._jpegls"),
+                        ("1.2.840.10008.1.2.4.50", "dicomfast._native._jpeg")]:
+        try:
+            importlib.import_module(module)
+            built = True
+        except ImportError:
+            built = False
+        assert codecs[uid] is built

@@ -272,3 +272,15 @@ def _interleaved(p: ImageParams) -> ImageParams:
     from dataclasses import replace
 
     return replace(p, planar_configuration=0)
+
+
+def available_codecs() -> dict[str, bool]:
+    """{transfer syntax UID: whether this build can decode it} for every registered codec."""
+    out: dict[str, bool] = {}
+    for uid, codec in sorted(_BY_UID.items()):
+        try:
+            codec._native()
+            out[uid] = True
+        except CodecUnavailableError:
+            out[uid] = False
+    return out
