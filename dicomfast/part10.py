@@ -18,6 +18,7 @@ from dicomfast.errors import (
     EncodingWarning,
     InvalidDicomError,
     MalformedDataError,
+    TruncatedDataError,
     UnsupportedTransferSyntaxError,
 )
 from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
@@ -30,6 +31,7 @@ _INFLATE_CHUNK = 4 << 20
 
 # df_scan_result.warnings bits (df_scan.h)
 _WARNINGS = {
+    0x01: "fewer than 8 bytes after the last element were ignored (padding, or a file cut short)",
     0x08: "an explicit VR not defined by PS3.5 Table 6.2-1 was read in long form",
     0x10: "the data set is implicit VR although its transfer syntax is explicit VR",
     0x20: "the data set is explicit VR although its transfer syntax is implicit VR",
@@ -82,7 +84,7 @@ def _warn(bits: int) -> None:
             warnings.warn(text, EncodingWarning, stacklevel=3)
 
 
-def _inflate(data: Any, offset: int, limit: int | None) -> bytearray:
+def _inflate(data: Any, offset: int, limit: int | None, strict: bool) -> bytearray:
     """Raw-deflate the dataset after the File Meta (PS3.5 §A.5), with a bomb cap.
 
     Inflates in chunks into one growing buffer, so a stream that would exceed
@@ -108,6 +110,13 @@ def _inflate(data: Any, offset: int, limit: int | None) -> bytearray:
     except zlib.error as exc:
         raise MalformedDataError(f"deflated data set does not inflate: {exc}",
                                  offset=offset) from None
+    if not inflater.eof:
+        # The input ended before the final block (RFC 1951 §3.2.3): a cut file.
+        if strict:
+            raise TruncatedDataError("deflated data set ends before its final block",
+                                     offset=offset + len(compressed))
+        warnings.warn("the deflated data set ends before its final block; reading what "
+                      "inflates", EncodingWarning, stacklevel=3)
     return out
 
 
@@ -183,18 +192,21 @@ def read(
     else:
         little, explicit = ts.is_little_endian, not ts.is_implicit_vr
         if ts.is_deflated:
-            buffer, base = _inflate(data, pos, max_inflated_size), 0
+            buffer, base = _inflate(data, pos, max_inflated_size, strict), 0
     index = _scan.scan(buffer, start=base, little_endian=little, explicit_vr=explicit,
                        strict=strict, max_depth=max_depth,
                        stop_before_pixels=stop_before_pixels, table=table)
     warned = index.warnings
+    if warned & 0x10:
+        explicit = False
+    elif warned & 0x20:
+        explicit = True
+    if ts is None:
+        # No transfer syntax to contradict: guessing the encoding is the method,
+        # not an oddity. A cut or a stray delimiter is still worth saying.
+        warned &= ~0x30
     if warned:
-        if warned & 0x10:
-            explicit = False
-        elif warned & 0x20:
-            explicit = True
-        if not (ts is None and warned & 0x30):
-            _warn(warned)
+        _warn(warned)
     ds = top_level_dataset(index, strict)
     if specific_tags is not None:
         keep = {key_to_tag(t) for t in specific_tags} | {0x00080005}

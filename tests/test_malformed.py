@@ -5,9 +5,8 @@ Inputs are real files (pydicom's test files, the package samples) cut short or w
 one field forged, plus what only an encoder can make (10,000-deep sequences, deflate
 bombs); a small encoder below builds those. Where the reader is lenient the test says
 which DicomfastWarning it expects; where the scanner reports an offset, the test
-checks it against the header it forged. Tests marked xfail(strict=True) pin reader
-behaviour that is wrong today (see their reasons); they turn into failures the day the
-reader is fixed, so the marker gets removed with the fix.
+checks it against the header it forged. Some tests pin reader
+behaviour that was wrong once; they stay as regression tests.
 """
 
 from __future__ import annotations
@@ -369,11 +368,6 @@ def test_truncated_lenient(name, full_reads):
             assert flat[-1][0] == full[n - 1][0], f"cut {cut}: last element is not the next"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lenient read is silent on some cuts: DF_WARN_TRAILING_BYTES (a cut inside an "
-    "element header, of the File Meta or the data set) has no entry in "
-    "part10._WARNINGS, and a deflated data set cut short inflates partially without "
-    "a check of decompressobj.eof"))
 def test_truncated_lenient_never_silent(full_reads):
     silent = []
     for param in TRUNCATION_FILES:
@@ -389,9 +383,6 @@ def test_truncated_lenient_never_silent(full_reads):
     assert not silent, f"read without error or warning: {silent[:10]} ..."
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "part10._inflate does not check decompressobj.eof: a deflate stream cut short "
-    "inflates to what it has, and strict reads it without error"))
 @pytest.mark.parametrize("name", [
     pytest.param("image_dfl.dcm", id="image_dfl"),
     pytest.param(str(Path(dicomfast.__file__).parent / "samples" / "ct_deflated.dcm"),
@@ -525,10 +516,6 @@ def test_undefined_length_on_ut():
                   0x0040A160, strict=strict)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "df_scan.c takes any undefined-length element as a container when the data is "
-    "implicit VR (or the VR is OB/OW/UN) without looking at what follows; the error "
-    "then names the value's first bytes read as a tag, at the value's offset"))
 @pytest.mark.parametrize("name,tag", [("rtplan.dcm", 0x00080012),
                                       ("CT_small.dcm", 0x00020001)],
                          ids=["implicit_DA", "explicit_OB_meta"])
@@ -538,14 +525,13 @@ def test_undefined_length_on_non_container_names_the_element(name, tag):
     raises_at(forge_length(data, e, UNDEFINED), MalformedDataError, e.header, tag)
 
 
-def test_undefined_length_on_non_sq_is_an_error_today():
-    """What happens today for the cases of the xfail above: still a named error."""
+def test_undefined_length_on_non_sq_is_an_error():
+    """An undefined length on a DA: a named error at the element's header."""
     data = real("rtplan.dcm")
     e = find_entry(data, 0x00080012)
     with pytest.raises(MalformedDataError) as info:
         read_everything(forge_length(data, e, UNDEFINED))
-    # Today: e.value (the value's first bytes read as an item tag); e.header once fixed.
-    assert info.value.offset in (e.header, e.value)
+    assert info.value.offset == e.header
 
 
 # ------------------------------------------------------------------------------------

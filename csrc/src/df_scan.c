@@ -377,9 +377,16 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
                     pos += 8;
                 } else {
                     /* Long form; also for VRs newer than this reader (PS3.5 §7.1.2). */
-                    if (f->limit - pos < 12)
-                        return df_fail(err, DF_E_TRUNCATED, abs_off(&s, hdr), tag,
-                                       "element header runs past the end of data");
+                    if (f->limit - pos < 12) {
+                        if (opts->strict || f->limit != src_len)
+                            return df_fail(err, DF_E_TRUNCATED, abs_off(&s, hdr), tag,
+                                           "element header runs past the end of data");
+                        /* Lenient, as for a header of fewer than 8 bytes above. */
+                        s.warnings |= f->kind == FRAME_TOP ? DF_WARN_TRAILING_BYTES
+                                                           : DF_WARN_TRUNCATED_VALUE;
+                        pos = src_len;
+                        continue;
+                    }
                     len = read_u32(src + pos + 8, f->little);
                     pos += 12;
                 }
@@ -389,6 +396,7 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
                 uint8_t kind;
                 uint8_t implicit = f->implicit;
                 uint8_t little = f->little;
+                uint16_t stream_vr = vr;
                 flags |= DF_EL_UNDEFINED;
                 if (tag == 0x7FE00010u || (!f->implicit && (vr == DF_VR('O', 'B') ||
                                                             vr == DF_VR('O', 'W')))) {
@@ -410,6 +418,17 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
                 } else {
                     return df_fail(err, DF_E_MALFORMED, abs_off(&s, hdr), tag,
                                    "undefined length with VR '%c%c'", vr >> 8, vr & 0xFF);
+                }
+                /* Only SQ says for sure that items follow. For a VR taken as a container
+                 * by rule (implicit VR, UN, OB/OW) an undefined length must be followed
+                 * by an item or the sequence delimiter (PS3.5 §7.5, §A.4); if it is
+                 * not, the length is what is wrong, so name this element. */
+                if (stream_vr != DF_VR('S', 'Q') && f->limit - pos >= 4) {
+                    uint32_t next = read_tag(src + pos, little);
+                    if (next != TAG_ITEM && next != TAG_SEQ_DELIM)
+                        return df_fail(err, DF_E_MALFORMED, abs_off(&s, hdr), tag,
+                                       "undefined length with VR '%c%c', but no item follows",
+                                       stream_vr >> 8, stream_vr & 0xFF);
                 }
                 if (f->depth + 1 > max_depth)
                     return df_fail(err, DF_E_LIMIT, abs_off(&s, hdr), tag,

@@ -285,8 +285,8 @@ def scan(source, *, bint little_endian=True, bint explicit_vr=True, bint strict=
     cdef size_t total = view.shape[0]
     if start > total:
         raise ValueError("start past the end of the buffer")
-    if max_depth > DF_SCAN_MAX_DEPTH:
-        raise ValueError(f"max_depth is at most {DF_SCAN_MAX_DEPTH}")
+    if not 1 <= max_depth <= DF_SCAN_MAX_DEPTH:
+        raise ValueError(f"max_depth is between 1 and {DF_SCAN_MAX_DEPTH}")
     cdef ElementIndex idx = ElementIndex.__new__(ElementIndex)
     idx.source = source
     idx.view = view
