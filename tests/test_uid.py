@@ -73,7 +73,9 @@ def test_registry_matches_pydicom():
             differ.append((uid, ours, (keyword, name, kind, retired)))
     assert missing == KNOWN_ONLY_PYDICOM
     assert differ == []
-    assert set(_uids.UIDS) - set(UID_dictionary) == KNOWN_ONLY_OURS
+    # pynetdicom, once imported, adds some newer UIDs to pydicom's registry, so
+    # those may be in both; any it adds were compared above.
+    assert set(_uids.UIDS) - set(UID_dictionary) <= KNOWN_ONLY_OURS
 
 
 def test_pydicom_uid_constants_have_the_same_values():
