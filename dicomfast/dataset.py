@@ -81,14 +81,16 @@ class Dataset:
     _encodings: tuple[str, ...] | None = None
     _strict = False
     _dirty = False
+    # Set by the reader on the top-level data set of a file.
+    preamble: bytes | None = None
+    file_meta: Dataset | None = None
+    filename: str | None = None
+    is_little_endian: bool | None = None
+    is_implicit_VR: bool | None = None
+    transfer_syntax: Any = None
 
     def __init__(self, elements: dict[int, DataElement] | None = None) -> None:
         object.__setattr__(self, "_elems", {})
-        self.preamble: bytes | None = None
-        self.file_meta: Dataset | None = None
-        self.is_little_endian: bool | None = None
-        self.is_implicit_VR: bool | None = None
-        self.filename: str | None = None
         if elements:
             for el in elements.values():
                 self[el.tag] = el
@@ -103,11 +105,6 @@ class Dataset:
         d["_stop"] = stop
         d["_parent"] = parent
         d["_strict"] = strict
-        d["preamble"] = None
-        d["file_meta"] = None
-        d["filename"] = None
-        d["is_little_endian"] = None
-        d["is_implicit_VR"] = None
         return ds
 
     # -- the element map -------------------------------------------------------------

@@ -123,12 +123,10 @@ def _inflate(data: Any, offset: int, limit: int | None, strict: bool) -> bytearr
 _TS_BY_RAW: dict[bytes, TransferSyntax] = {}
 
 
-def _meta_transfer_syntax(meta_index: Any) -> TransferSyntax | None:
-    """The transfer syntax named by (0002,0010), looked up by its raw bytes."""
-    pos = meta_index.find_top(0x00020010)
-    if pos < 0:
+def _lookup_transfer_syntax(raw: bytes | None) -> TransferSyntax | None:
+    """The transfer syntax named by a raw (0002,0010) value, cached by its bytes."""
+    if raw is None:
         return None
-    raw = meta_index.value_bytes(pos)
     ts = _TS_BY_RAW.get(raw)
     if ts is None:
         uid = raw.decode("ascii", "replace").strip("\0 ")
@@ -164,24 +162,22 @@ def read(
     """
     data, filename = _load(source)
     table = vr_table()
-    start, has_preamble, has_meta = _scan.find_dataset_start(data)
-    if not has_preamble and not has_meta and not force:
+    pos, has_preamble, meta_index, ts_raw = _scan.scan_file_meta(data, strict, table)
+    # The 128-byte preamble is there when "DICM" is at 128 (some writers put it at 0).
+    start = 132 if has_preamble and data[128:132] == b"DICM" else 0
+    meta: Dataset | None = None
+    ts: TransferSyntax | None = None
+    if meta_index is not None:
+        meta = top_level_dataset(meta_index, strict)
+        if meta_index.warnings:
+            _warn(meta_index.warnings)
+        ts = _lookup_transfer_syntax(ts_raw)
+        if ts is None and strict:
+            raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
+    elif not has_preamble and not force:
         raise InvalidDicomError(
             "no 'DICM' prefix and no File Meta group: not a DICOM Part 10 file "
             "(pass force=True to read a bare data set)")
-
-    meta: Dataset | None = None
-    ts: TransferSyntax | None = None
-    pos = start
-    if has_meta:
-        meta_index = _scan.scan(data, start=start, meta_only=True, strict=strict, table=table)
-        meta = top_level_dataset(meta_index, strict)
-        pos = start + meta_index.bytes_used
-        if meta_index.warnings:
-            _warn(meta_index.warnings)
-        ts = _meta_transfer_syntax(meta_index)
-        if ts is None and strict:
-            raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
     elif has_preamble and strict:
         raise InvalidDicomError("'DICM' prefix without a File Meta group")
 

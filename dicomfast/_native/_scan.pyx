@@ -282,6 +282,46 @@ def scan(source, *, bint little_endian=True, bint explicit_vr=True, bint strict=
         view = source
     except (TypeError, ValueError):
         view = memoryview(source).cast("B")
+    return _scan_into(source, view, little_endian, explicit_vr, strict, max_depth,
+                 stop_before_pixels, meta_only, sequence_content, start, table)
+
+
+def scan_file_meta(source, bint strict=False, VRTable table=None):
+    """The start of a Part 10 stream in one call (the hot path of reading small files).
+
+    Returns (data set offset, has_preamble, meta index or None, raw Transfer Syntax
+    UID value or None).
+    """
+    cdef const uint8_t[::1] view
+    try:
+        view = source
+    except (TypeError, ValueError):
+        view = memoryview(source).cast("B")
+    cdef size_t n_out = 0
+    cdef int has_preamble = 0, has_meta = 0
+    cdef df_error err
+    cdef df_status st = df_scan_preamble(&view[0] if view.shape[0] else NULL, view.shape[0],
+                                         &n_out, &has_preamble, &has_meta, &err)
+    check(st, &err)
+    if not has_meta:
+        return n_out, bool(has_preamble), None, None
+    cdef ElementIndex meta = _scan_into(source, view, True, True, strict, DF_SCAN_DEFAULT_DEPTH,
+                                   False, True, False, n_out, table)
+    cdef size_t j = 0
+    ts = None
+    while j < meta.count:
+        if meta.elems[j].tag == 0x00020010:
+            ts = PyBytes_FromStringAndSize(<const char *>(meta.data + meta.elems[j].offset),
+                                           meta.elems[j].length)
+            break
+        j = meta.elems[j].end
+    return n_out + meta.bytes_used, bool(has_preamble), meta, ts
+
+
+cdef ElementIndex _scan_into(object source, const uint8_t[::1] view, bint little_endian,
+                        bint explicit_vr, bint strict, unsigned int max_depth,
+                        bint stop_before_pixels, bint meta_only, bint sequence_content,
+                        size_t start, VRTable table):
     cdef size_t total = view.shape[0]
     if start > total:
         raise ValueError("start past the end of the buffer")

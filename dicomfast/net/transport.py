@@ -1,0 +1,156 @@
+"""TCP (and TLS) transport for the upper layer: the only socket code in dicomfast.
+
+One :class:`Connection` per TCP connection, an asyncio protocol that cuts the
+byte stream into whole PDUs with :class:`~dicomfast.net.pdu.Framer` and hands each
+to its upper layer object. Every PDU is written with one ``write`` call and
+TCP_NODELAY is set: a DIMSE exchange is request/response, and Nagle's algorithm
+would hold each small last segment back for the peer's delayed ACK.
+
+TLS (PS3.15 Annex B.1, "Secure Transport Connection Profile"; port 2762 is the
+registered "dicom-tls" port) is enabled by passing an :class:`ssl.SSLContext`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl as _ssl
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dicomfast.net.pdu import DEFAULT_MAX_OTHER_LEN, Framer, PDUDecodeError
+
+#: The IANA port for DICOM over TLS (PS3.15 §B.1); plain DICOM uses 104 or any other.
+DICOM_TLS_PORT = 2762
+
+# Bytes queued in the transport before writers wait (pause_writing): enough to keep
+# a loopback or LAN link busy with the largest PDUs we build, bounded per connection.
+_WRITE_HIGH = 4 << 20
+_WRITE_LOW = 1 << 20
+
+
+class Upper(Protocol):
+    """What a connection reports to (an association)."""
+
+    def connection_made(self, conn: Connection) -> None: ...
+    def pdu_received(self, raw: bytes) -> None: ...
+    def pdu_error(self, exc: PDUDecodeError) -> None: ...
+    def connection_lost(self, exc: BaseException | None) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """One transport connection carrying one association (PS3.8 §9.1.1)."""
+
+    def __init__(self, upper: Upper, max_pdata_len: int,
+                 max_other_len: int = DEFAULT_MAX_OTHER_LEN, strict: bool = False):
+        self.upper = upper
+        self.framer = Framer(max_pdata_len, max_other_len, strict)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.last_received = time.monotonic()
+        self.peer: tuple[str, int] | None = None
+        self._writable: asyncio.Event | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else None
+        transport.set_write_buffer_limits(high=_WRITE_HIGH, low=_WRITE_LOW)
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.upper.connection_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_received = time.monotonic()
+        framer = self.framer
+        framer.feed(data)
+        try:
+            while not self.closed:
+                raw = framer.next()
+                if raw is None:
+                    return
+                self.upper.pdu_received(raw)
+        except PDUDecodeError as exc:
+            self.upper.pdu_error(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: a half-open association is of no use
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._writable is not None:
+            self._writable.set()  # wake writers; they see `closed`
+        self.upper.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.clear()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
+
+    # -- for the upper layer -----------------------------------------------------------
+    def write(self, pdu: bytes) -> None:
+        """Queue one whole PDU (one write call, so it leaves in as few segments as the
+        kernel can make)."""
+        if not self.closed and self.transport is not None:
+            self.transport.write(pdu)
+
+    @property
+    def must_wait(self) -> bool:
+        return self._writable is not None and not self._writable.is_set()
+
+    async def drain(self) -> None:
+        """Wait while the transport's buffer is above its high-water mark."""
+        if self._writable is not None and not self._writable.is_set():
+            await self._writable.wait()
+
+    def close(self) -> None:
+        """Close after the queued bytes are sent (PS3.8: the A-RELEASE-RP or A-ABORT
+        goes out before the connection closes)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, queued bytes included."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+
+async def connect(host: str, port: int, upper: Upper, *, max_pdata_len: int,
+                  timeout: float | None, ssl: _ssl.SSLContext | None = None,
+                  server_hostname: str | None = None, strict: bool = False) -> Connection:
+    """Open a transport connection (PS3.8 §9.1.2: TRANSPORT CONNECT request)."""
+    loop = asyncio.get_running_loop()
+    extra: dict[str, Any] = {}
+    if ssl is not None:
+        extra["ssl"] = ssl
+        extra["server_hostname"] = server_hostname or host
+    _transport, conn = await asyncio.wait_for(
+        loop.create_connection(lambda: Connection(upper, max_pdata_len, strict=strict),
+                               host, port, **extra), timeout)
+    return conn
+
+
+async def serve(host: str | None, port: int, factory: Callable[[], Upper], *,
+                max_pdata_len: int, ssl: _ssl.SSLContext | None = None,
+                strict: bool = False, backlog: int = 128) -> asyncio.AbstractServer:
+    """Listen for transport connections; each gets a fresh upper layer from `factory`."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: Connection(factory(), max_pdata_len, strict=strict), host, port, ssl=ssl,
+        reuse_address=True, backlog=backlog)
