@@ -104,17 +104,18 @@ def _run(benchmark, case: Case, fn):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_dicomfast(benchmark, case):
-    decode, frames, size = _rle.decode, case.frames, case.frame_bytes
+    decode, frames, size, dtype = _rle.decode, case.frames, case.frame_bytes, case.dtype
     geom = (case.rows, case.cols, case.spp, case.bits)
     shape = (case.n, case.rows, case.cols, case.spp)
+    first, frame_shape = frames[0], shape[1:]
 
     def one():  # Dataset.frame(0): a new array for the frame
-        out = np.empty(shape[1:], case.dtype)
-        decode(frames[0], out, *geom)
+        out = np.empty(frame_shape, dtype)
+        decode(first, out, *geom)
         return out
 
     def many():  # Dataset.frames(): one array, a slice of it per frame
-        out = np.empty(shape, case.dtype)
+        out = np.empty(shape, dtype)
         view = memoryview(out).cast("B")
         for i, frame in enumerate(frames):
             decode(frame, view[i * size:(i + 1) * size], *geom)

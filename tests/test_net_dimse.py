@@ -57,10 +57,9 @@ def test_echo_pair():
 
 def test_decode_pynetdicom_commands():
     pynetdicom = pytest.importorskip("pynetdicom")
+    from pydicom.dataset import Dataset as PDS
     from pynetdicom.dimse_primitives import C_ECHO, C_STORE
     from pynetdicom.dsutils import encode
-
-    from pydicom.dataset import Dataset as PDS
 
     for prim in (C_STORE(), C_ECHO()):
         prim.MessageID = 12

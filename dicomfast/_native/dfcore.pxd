@@ -262,3 +262,126 @@ cdef extern from "dicomfast/df_pdu.h" nogil:
     df_status df_pdu_parse(const uint8_t *src, size_t src_len, df_pdu_item *dst,
                            size_t dst_len, size_t *n_out, const df_pdu_opts *opts,
                            df_error *err)
+
+
+# Lossless JPEG, ITU-T T.81 process 14 (csrc/src/df_ljpeg.c, df_ljpeg_enc.c; PS3.5 §A.4.1).
+cdef extern from "dicomfast/df_ljpeg.h" nogil:
+    enum:
+        DF_LJPEG_MAX_COMPONENTS
+
+    ctypedef struct df_ljpeg_info_t:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t precision
+        uint32_t bytes_per_sample
+        uint32_t planar
+        uint32_t restart_interval
+        uint32_t comp_rows[4]
+        uint32_t comp_columns[4]
+        uint8_t comp_id[4]
+        uint8_t comp_h[4]
+        uint8_t comp_v[4]
+        size_t out_len
+        size_t sof_offset
+
+    ctypedef struct df_ljpeg_opts:
+        int strict
+        int planar
+        int int16_predictors
+
+    ctypedef struct df_ljpeg_enc_opts:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t precision
+
+    df_status df_ljpeg_info(const uint8_t *src, size_t src_len, df_ljpeg_info_t *info,
+                            df_error *err)
+    df_status df_ljpeg_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_ljpeg_opts *opts, df_error *err)
+    size_t df_ljpeg_encode_bound(const df_ljpeg_enc_opts *opts)
+    df_status df_ljpeg_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_ljpeg_enc_opts *opts, df_error *err)
+
+
+# ---- JPEG 2000 / HTJ2K (df_j2k.h): OpenJPEG in _j2k, OpenJPH in _htj2k ----
+cdef extern from "dicomfast/df_j2k.h" nogil:
+    enum:
+        DF_J2K_LRCP
+        DF_J2K_RLCP
+        DF_J2K_RPCL
+        DF_J2K_PCRL
+        DF_J2K_CPRL
+        DF_J2K_MAX_PRECISION
+        DF_J2K_MAX_LAYERS
+
+    ctypedef struct df_j2k_info:
+        uint32_t columns
+        uint32_t rows
+        uint32_t x0
+        uint32_t y0
+        uint32_t tile_width
+        uint32_t tile_height
+        uint32_t n_tiles
+        uint32_t components
+        uint32_t precision
+        uint32_t is_signed
+        uint32_t uniform
+        uint32_t subsampled
+        uint32_t levels
+        uint32_t layers
+        uint32_t progression
+        uint32_t reversible
+        uint32_t mct
+        uint32_t htj2k
+        uint32_t jp2
+        uint32_t colour_space
+        uint32_t coding_style
+        uint32_t quant_style
+        uint32_t quant_bands
+        uint64_t codestream_offset
+        uint64_t codestream_len
+        uint64_t header_len
+
+    ctypedef struct df_j2k_decode_opts:
+        uint32_t reduce
+        uint32_t threads
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t sample_bytes
+        int out_signed
+        int fix_sign
+        int strict
+
+    ctypedef struct df_j2k_encode_opts:
+        uint32_t rows
+        uint32_t columns
+        uint32_t samples
+        uint32_t bits_stored
+        uint32_t sample_bytes
+        int is_signed
+        int lossless
+        int mct
+        uint32_t n_layers
+        int use_psnr
+        double layers[16]
+        uint32_t levels
+        int progression
+        uint32_t threads
+        float qstep
+        int tlm
+
+    df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info,
+                               df_error *err)
+    df_status df_j2k_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                            size_t *n_out, const df_j2k_decode_opts *opts, df_error *err)
+    df_status df_j2k_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                            size_t *n_out, const df_j2k_encode_opts *opts, df_error *err)
+    const char *df_j2k_library_version()
+    df_status df_htj2k_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_j2k_decode_opts *opts, df_error *err)
+    df_status df_htj2k_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                              size_t *n_out, const df_j2k_encode_opts *opts, df_error *err)
+    const char *df_htj2k_library_version()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from dicomfast._native import _pdu
 from dicomfast.errors import MalformedDataError, PDUError
@@ -258,7 +258,7 @@ class Abort:
     type = ABORT
 
 
-PDU = Union[AssociateRQ, AssociateAC, AssociateRJ, PDataTF, ReleaseRQ, ReleaseRP, Abort]
+PDU = AssociateRQ | AssociateAC | AssociateRJ | PDataTF | ReleaseRQ | ReleaseRP | Abort
 
 
 # -- encoding -----------------------------------------------------------------------------
@@ -546,7 +546,7 @@ class Framer:
         if not complete:
             self._need = needed
             return None
-        pdu = bytes(buf[:needed])
+        pdu = bytes(memoryview(buf)[:needed])  # one copy (a bytearray slice would make two)
         del buf[:needed]
         self._need = 1
         return pdu

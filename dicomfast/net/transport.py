@@ -51,6 +51,7 @@ class Connection(asyncio.Protocol):
         self.last_received = time.monotonic()
         self.peer: tuple[str, int] | None = None
         self._writable: asyncio.Event | None = None
+        self._discard = False
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -67,6 +68,8 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_received = time.monotonic()
+        if self._discard:
+            return
         framer = self.framer
         framer.feed(data)
         try:
@@ -121,6 +124,12 @@ class Connection(asyncio.Protocol):
         """Drop the connection at once, queued bytes included."""
         if self.transport is not None:
             self.transport.abort()
+
+    def discard_input(self) -> None:
+        """Drop what is buffered and everything that arrives from now on (after a
+        protocol error, while waiting for the peer to close)."""
+        self._discard = True
+        self.framer = Framer()
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:

@@ -187,6 +187,132 @@ def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
     return mod.deflate(raw.view(np.uint8).reshape(-1))
 
 
+def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+    # pydicom (with pylibjpeg-openjpeg) sizes samples by the codestream's precision
+    # and, for monochrome images whose codestream signedness disagrees with Pixel
+    # Representation, reads the precision bits as the data set's signedness
+    # (two's complement <-> unsigned). The C decoder does the same, and widens to
+    # Bits Allocated as that smaller container would. YBR_RCT/YBR_ICT come out as
+    # RGB: the codestream's MCT is inverted while decoding.
+    if p.dtype.itemsize > 2:
+        from dicomfast.errors import DecodeError
+
+        raise DecodeError(f"Bits Allocated {p.bits_allocated} is not supported",
+                          codec="JPEG 2000")
+    mod.decode(data, out, strict=strict, rows=p.rows, columns=p.columns,
+               samples=p.samples_per_pixel, bytes_per_sample=p.dtype.itemsize,
+               out_signed=p.pixel_representation == 1,
+               fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
+
+
+def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+    # OpenJPH (_htj2k) decodes HTJ2K faster than OpenJPEG (benchmarks/bench_j2k.py),
+    # but only HT code-blocks with per-subband step sizes; anything else, or a
+    # build without OpenJPH, goes to OpenJPEG (_j2k).
+    if mod.__name__.endswith("_htj2k"):
+        info = mod.info(data)
+        if info["htj2k"] and (info["reversible"] or info["quant_style"] == 2):
+            _j2k_decode(mod, data, p, out, strict)
+            return
+        mod = _j2k_module()
+    _j2k_decode(mod, data, p, out, strict)
+
+
+def _j2k_module() -> Any:
+    try:
+        return importlib.import_module("dicomfast._native._j2k")
+    except ImportError:
+        raise CodecUnavailableError(
+            f"JPEG 2000: this build of dicomfast has no _j2k module; {_OPENJPEG_HINT}") from None
+
+
+def _htj2k_module() -> Any:
+    try:
+        return importlib.import_module("dicomfast._native._htj2k")
+    except ImportError:
+        raise CodecUnavailableError(
+            f"HTJ2K: encoding needs the _htj2k module, which this build of dicomfast does "
+            f"not have; {_OPENJPH_HINT}") from None
+
+
+def _first_built(*modules: str) -> str:
+    """The first of `modules` this build has (the last when it has none)."""
+    from importlib.util import find_spec
+
+    for name in modules:
+        if find_spec(name) is not None:
+            return name
+    return modules[-1]
+
+
+def _j2k_samples(array: np.ndarray, p: ImageParams) -> tuple[np.ndarray, dict[str, Any]]:
+    """Little-endian bytes of a frame, and the sample description encoders take."""
+    if p.dtype.itemsize > 2 or p.float_pixels:
+        from dicomfast.errors import EncodeError
+
+        raise EncodeError(f"JPEG 2000 frames of {p.dtype} samples are not supported")
+    raw = np.ascontiguousarray(array, dtype=p.dtype.newbyteorder("<"))
+    return raw.view(np.uint8).reshape(-1), {"bytes_per_sample": p.dtype.itemsize}
+
+
+def _j2k_mct(p: ImageParams, lossless: bool) -> bool:
+    # PS3.5 §8.2.4: YBR_RCT names the reversible and YBR_ICT the irreversible
+    # colour transform in the codestream; RGB (and anything else) has none.
+    pi = p.photometric_interpretation
+    if pi == ("YBR_ICT" if lossless else "YBR_RCT"):
+        from dicomfast.errors import EncodeError
+
+        raise EncodeError(f"{pi} does not go with {'lossless' if lossless else 'lossy'} "
+                          "JPEG 2000 encoding")
+    return p.samples_per_pixel == 3 and pi in ("YBR_RCT", "YBR_ICT")
+
+
+def _j2k_encode_lossless(mod: Any, array: np.ndarray, p: ImageParams, *,
+                         threads: int = 1) -> bytes:
+    raw, kw = _j2k_samples(array, p)
+    return mod.encode(raw, p.rows, p.columns, p.samples_per_pixel, p.bits_stored,
+                      p.pixel_representation == 1, lossless=True, mct=_j2k_mct(p, True),
+                      threads=threads, **kw)
+
+
+def _j2k_encode(mod: Any, array: np.ndarray, p: ImageParams, *, ratio: Any = None,
+                quality: Any = None, lossless: bool = False, threads: int = 1) -> bytes:
+    # Without ratio or quality (PSNR in dB) the 9/7 layer keeps every coded bit.
+    raw, kw = _j2k_samples(array, p)
+    return mod.encode(raw, p.rows, p.columns, p.samples_per_pixel, p.bits_stored,
+                      p.pixel_representation == 1, lossless=lossless, ratio=ratio,
+                      quality=quality, mct=_j2k_mct(p, lossless), threads=threads, **kw)
+
+
+def _htj2k_encode_lossless(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
+    raw, kw = _j2k_samples(array, p)
+    return _htj2k_module().encode(raw, p.rows, p.columns, p.samples_per_pixel, p.bits_stored,
+                                  p.pixel_representation == 1, lossless=True,
+                                  mct=_j2k_mct(p, True), progression="RPCL", **kw)
+
+
+def _htj2k_encode_rpcl(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
+    # PS3.5 §10.18: RPCL, enough decompositions for a base resolution of at most
+    # 64 pixels, and TLM marker segments.
+    raw, kw = _j2k_samples(array, p)
+    levels = 5
+    while levels < 32 and max(p.rows, p.columns) > 64 << levels:
+        levels += 1
+    return _htj2k_module().encode(raw, p.rows, p.columns, p.samples_per_pixel, p.bits_stored,
+                                  p.pixel_representation == 1, lossless=True,
+                                  mct=_j2k_mct(p, True), progression="RPCL", levels=levels,
+                                  tlm=True, **kw)
+
+
+def _htj2k_encode(mod: Any, array: np.ndarray, p: ImageParams, *, qstep: float | None = None,
+                  lossless: bool = False) -> bytes:
+    raw, kw = _j2k_samples(array, p)
+    return _htj2k_module().encode(raw, p.rows, p.columns, p.samples_per_pixel, p.bits_stored,
+                                  p.pixel_representation == 1, lossless=lossless,
+                                  qstep=None if lossless else qstep,
+                                  mct=_j2k_mct(p, lossless), progression="RPCL", **kw)
+
+
 _ADAPTERS: dict[str, Callable[..., Any]] = {
     "rle_decode": _rle_decode,
     "rle_encode": _rle_encode,
@@ -196,6 +322,13 @@ _ADAPTERS: dict[str, Callable[..., Any]] = {
     "jpegls_decode": _jpegls_decode,
     "deflate_decode": _deflate_decode,
     "deflate_encode": _deflate_encode,
+    "j2k_decode": _j2k_decode,
+    "j2k_encode_lossless": _j2k_encode_lossless,
+    "j2k_encode": _j2k_encode,
+    "htj2k_decode": _htj2k_decode,
+    "htj2k_encode_lossless": _htj2k_encode_lossless,
+    "htj2k_encode_rpcl": _htj2k_encode_rpcl,
+    "htj2k_encode": _htj2k_encode,
 }
 
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
@@ -206,6 +339,15 @@ JPEG_EXTENDED_12BIT = "1.2.840.10008.1.2.4.51"
 JPEGLS_LOSSLESS = "1.2.840.10008.1.2.4.80"
 JPEGLS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
 DEFLATED_IMAGE_FRAME_COMPRESSION = "1.2.840.10008.1.2.8.1"
+
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+JPEG2000 = "1.2.840.10008.1.2.4.91"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+_OPENJPEG_HINT = "install libopenjp2-7-dev (Debian) or openjpeg (conda-forge) and rebuild"
+_OPENJPH_HINT = "install libopenjph-dev (Debian) or openjph (conda-forge) and rebuild"
+_HTJ2K_MODULE = _first_built("dicomfast._native._htj2k", "dicomfast._native._j2k")
 
 _CODECS = [
     Codec("RLE Lossless", (RLE_LOSSLESS,), "dicomfast._native._rle", "rle_decode",
@@ -224,6 +366,16 @@ _CODECS = [
     Codec("Deflated Image Frame", (DEFLATED_IMAGE_FRAME_COMPRESSION,),
           "dicomfast._native._deflate", "deflate_decode", "deflate_encode",
           package_hint="install zlib1g-dev (Debian) or zlib (conda-forge) and rebuild"),
+    Codec("JPEG 2000 Lossless", (JPEG2000_LOSSLESS,), "dicomfast._native._j2k", "j2k_decode",
+          "j2k_encode_lossless", package_hint=_OPENJPEG_HINT),
+    Codec("JPEG 2000", (JPEG2000,), "dicomfast._native._j2k", "j2k_decode", "j2k_encode",
+          package_hint=_OPENJPEG_HINT),
+    Codec("HTJ2K Lossless", (HTJ2K_LOSSLESS,), _HTJ2K_MODULE, "htj2k_decode",
+          "htj2k_encode_lossless", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
+    Codec("HTJ2K Lossless RPCL", (HTJ2K_LOSSLESS_RPCL,), _HTJ2K_MODULE, "htj2k_decode",
+          "htj2k_encode_rpcl", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
+    Codec("HTJ2K", (HTJ2K,), _HTJ2K_MODULE, "htj2k_decode", "htj2k_encode",
+          package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
 ]
 _BY_UID: dict[str, Codec] = {uid: c for c in _CODECS for uid in c.transfer_syntaxes}
 

@@ -1,0 +1,57 @@
+# OpenJPEG (>= 2.5): JPEG 2000 decode/encode and HTJ2K decode, Cython module _j2k.
+# Discovery: OpenJPEG's CMake package, then pkg-config's libopenjp2, then off.
+# -DDICOMFAST_OPENJPEG=OFF builds without it; J2K frames then raise
+# CodecUnavailableError.
+option(DICOMFAST_OPENJPEG "Build the JPEG 2000 codec on OpenJPEG" ON)
+
+set(_df_openjpeg "")
+if(NOT DICOMFAST_OPENJPEG)
+  message(STATUS "dicomfast: OpenJPEG: switched off (DICOMFAST_OPENJPEG=OFF)")
+else()
+  # The package's config file has no version file, so ask for none and compare
+  # the variables it sets; 2.5 is the first release that decodes HTJ2K.
+  find_package(OpenJPEG CONFIG QUIET)
+  if(OpenJPEG_FOUND AND TARGET openjp2)
+    set(_df_opj_version "${OPENJPEG_MAJOR_VERSION}.${OPENJPEG_MINOR_VERSION}.${OPENJPEG_BUILD_VERSION}")
+    get_target_property(_df_opj_type openjp2 TYPE)
+    get_target_property(_df_opj_lib openjp2 LOCATION)
+    if(_df_opj_version VERSION_LESS 2.5)
+      message(STATUS "dicomfast: OpenJPEG: CMake package ${OpenJPEG_DIR} is ${_df_opj_version}, need >= 2.5")
+    elseif(NOT _df_opj_lib OR NOT EXISTS "${_df_opj_lib}")
+      message(STATUS "dicomfast: OpenJPEG: CMake package ${OpenJPEG_DIR} names a missing library '${_df_opj_lib}'")
+    else()
+      get_target_property(_df_opj_inc openjp2 INTERFACE_INCLUDE_DIRECTORIES)
+      if(NOT _df_opj_inc AND OPENJPEG_INCLUDE_DIRS)
+        # Older packages set only the variable, not the target's include path.
+        set_property(TARGET openjp2 APPEND PROPERTY INTERFACE_INCLUDE_DIRECTORIES ${OPENJPEG_INCLUDE_DIRS})
+      endif()
+      set(_df_openjpeg openjp2)
+      message(STATUS "dicomfast: OpenJPEG: ${_df_opj_version} from CMake package ${OpenJPEG_DIR} (${_df_opj_lib})")
+    endif()
+  else()
+    message(STATUS "dicomfast: OpenJPEG: no CMake package found")
+  endif()
+
+  if(NOT _df_openjpeg)
+    if(PKG_CONFIG_FOUND)
+      pkg_check_modules(DF_OPENJPEG QUIET IMPORTED_TARGET libopenjp2>=2.5)
+      if(DF_OPENJPEG_FOUND)
+        set(_df_openjpeg PkgConfig::DF_OPENJPEG)
+        message(STATUS "dicomfast: OpenJPEG: ${DF_OPENJPEG_VERSION} from pkg-config (${DF_OPENJPEG_LINK_LIBRARIES})")
+      else()
+        message(STATUS "dicomfast: OpenJPEG: pkg-config finds no libopenjp2 >= 2.5")
+      endif()
+    else()
+      message(STATUS "dicomfast: OpenJPEG: pkg-config is not available")
+    endif()
+  endif()
+endif()
+
+if(_df_openjpeg)
+  list(APPEND DF_OPTIONAL_SOURCES ${CMAKE_SOURCE_DIR}/csrc/src/glue/df_j2k_openjpeg.c)
+  list(APPEND DF_OPTIONAL_LIBS ${_df_openjpeg})
+  list(APPEND DF_OPTIONAL_DEFS DF_HAVE_OPENJPEG=1)
+else()
+  message(STATUS "dicomfast: OpenJPEG: off; JPEG 2000 (_j2k) will not be built")
+  list(APPEND DF_SKIP_PYX _j2k)
+endif()

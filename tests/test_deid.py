@@ -1,0 +1,416 @@
+"""De-identification (dicomfast.deid, dicomfast.deid_cli) against PS3.15 Table E.1-1.
+
+Every corpus file dicomfast reads is de-identified with the Basic Profile and
+written; the output is read back by pydicom and dumped by DCMTK ``dcmdump``.
+What survives is checked against the table as ../shared/dicom-standard has it
+(the raw JSON, read here independently of the generated module): nothing the
+profile removes (X) is present, no value it replaces (Z, D, U and their
+combinations) keeps its original, no private attribute remains, overlays and
+curves (X) are gone, and the pixel data bytes are the input's.
+
+A second tool, dicognito (when installed), de-identifies the same files. Both
+replace every patient identifier and instance UID; the differences are by
+design and are asserted: dicognito keeps private attributes, descriptions and
+the Type 3 attributes the Basic Profile removes (Patient's Age, Other Patient
+IDs Sequence, ...), and replaces names, IDs and dates by plausible random ones
+(dates shifted, intervals kept), where dicomfast follows Table E.1-1: removes
+(X), empties (Z) or writes fixed dummies (D), shifts dates only with the
+Retain Longitudinal Temporal Information Modified Dates option, and removes
+private attributes unless Retain Safe Private lists them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from corpus import SHARED, all_files, file_id, find
+
+import dicomfast
+from dicomfast import _deid_profile, deid_cli
+from dicomfast.deid import (
+    BurnedInAnnotationError,
+    DeidentificationWarning,
+    Deidentifier,
+    UIDMap,
+    resolve_action,
+)
+
+pydicom = pytest.importorskip("pydicom")
+
+JSON = SHARED / "dicom-standard" / "confidentiality_profile_attributes.json"
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+
+
+def _need(name):
+    path = find(name)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    return path
+
+
+def _raw_table():
+    if not JSON.is_file():
+        pytest.skip("../shared/dicom-standard is not beside the repository")
+    with open(JSON, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# -- the generated table ----------------------------------------------------------------------
+
+def test_generated_table_is_current():
+    if not JSON.is_file():
+        pytest.skip("../shared/dicom-standard is not beside the repository")
+    result = subprocess.run([sys.executable, str(TOOLS / "gen_deid_profile.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_generated_table_equals_the_json():
+    columns = ("rtnSafePrivOpt", "rtnUIDsOpt", "rtnDevIdOpt", "rtnInstIdOpt", "rtnPatCharsOpt",
+               "rtnLongFullDatesOpt", "rtnLongModifDatesOpt", "cleanDescOpt",
+               "cleanStructContOpt", "cleanGraphOpt")
+    rows = _raw_table()
+    exact = {int(r["id"], 16): r for r in rows if all(c in "0123456789abcdef" for c in r["id"])}
+    assert set(exact) == set(_deid_profile.PROFILE)
+    for tag, row in exact.items():
+        name, basic, options = _deid_profile.PROFILE[tag]
+        assert (name, basic) == (row["name"], row["basicProfile"])
+        assert options == tuple(row.get(c, "") for c in columns)
+    assert len(_deid_profile.REPEATERS) == 3 and _deid_profile.PRIVATE[1] == "X"
+
+
+# -- the corpus ---------------------------------------------------------------------------------
+
+def _json_actions():
+    """tag -> Basic Profile action, from the raw JSON (repeaters by group mask)."""
+    exact, masks = {}, []
+    for r in _raw_table():
+        i = r["id"].lower()
+        if all(c in "0123456789abcdef" for c in i):
+            exact[int(i, 16)] = r["basicProfile"]
+        elif "x" in i and len(i) == 8:
+            mask = int("".join("0" if c == "x" else "f" for c in i), 16) | 0x00010000
+            masks.append((mask, int(i.replace("x", "0"), 16), r["basicProfile"]))
+    return exact, masks
+
+
+def _action_of(tag, exact, masks):
+    if tag in exact:
+        return exact[tag]
+    for mask, value, action in masks:
+        if tag & mask == value:
+            return action
+    return None
+
+
+def _walk(ds, path=()):
+    """(tag path, element) of every element, items included (pydicom data sets)."""
+    for el in ds:
+        yield (*path, el.tag), el
+        if el.VR == "SQ":
+            for k, item in enumerate(el.value or []):
+                yield from _walk(item, (*path, el.tag, k))
+
+
+def _text(value):
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        return tuple(_text(v) for v in value)
+    return str(value).strip()
+
+
+DUMMIES = {"ANONYMIZED", "19000101", "000000", "000Y", "0", "19000101000000", "",
+           "http://example.invalid/"}
+
+
+def _readable(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = dicomfast.read(path)
+            ds.keys()
+            return ds
+        except Exception:
+            return None
+
+
+CORPUS = [p for p in all_files() if p.suffix.lower() not in (".pdf", ".png", ".jpg")]
+
+
+def _check_survivors(before, after):
+    exact, masks = _json_actions()
+    originals: dict[int, set] = {}
+    for tags, el in _walk(before):
+        action = _action_of(tags[-1], exact, masks)
+        if action and action not in ("K", "C") and not el.is_empty and el.VR != "SQ":
+            originals.setdefault(tags[-1], set()).add(_text(el.value))
+    for tags, el in _walk(after):
+        tag = tags[-1]
+        assert not (tag >> 16) & 1, f"private {tag:08X} survived"
+        action = _action_of(tag, exact, masks)
+        if action == "X":
+            pytest.fail(f"{tag:08X} (action X) survived at {tags}")
+        if tag in originals and el.VR != "SQ":
+            value = _text(el.value)
+            assert value in DUMMIES or value not in originals[tag], \
+                f"{tag:08X} kept its value {value!r} (action {action})"
+
+
+@pytest.fixture(scope="module")
+def dcmdump():
+    tool = shutil.which("dcmdump")
+    if tool is None:
+        pytest.skip("DCMTK dcmdump is not installed")
+    return tool
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[file_id(p) for p in CORPUS])
+def test_nothing_the_profile_replaces_survives(path, tmp_path, dcmdump):
+    ds = _readable(path)
+    if ds is None or ds.file_meta is None:
+        pytest.skip("not a Part 10 file dicomfast reads")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = pydicom.dcmread(path, force=True)
+        out = tmp_path / "out.dcm"
+        Deidentifier(burned_in="ignore").deidentify(ds)
+        try:
+            ds.save(out)
+        except dicomfast.DicomfastError:
+            pytest.skip("the file cannot be written back (no SOP Instance UID anywhere)")
+        after = pydicom.dcmread(out)
+    with warnings.catch_warnings():  # pydicom's complaints about the corpus's odd values
+        warnings.simplefilter("ignore")
+        _check_survivors(before, after)
+    assert after.PatientIdentityRemoved == "YES"
+    codes = [item.CodeValue for item in after.DeidentificationMethodCodeSequence]
+    assert codes == ["113100"]
+    if "PixelData" in before:  # the header rewrite copies pixel data as stored
+        assert bytes(after.PixelData) == bytes(before.PixelData)
+    original_dump = subprocess.run([dcmdump, str(path)], capture_output=True)
+    dumped = subprocess.run([dcmdump, str(out)], capture_output=True)
+    if original_dump.returncode == 0:
+        assert dumped.returncode == 0, dumped.stderr
+
+
+# -- UIDs across a study --------------------------------------------------------------------------
+
+def _study_files():
+    root = find("17106")
+    if root is None:
+        pytest.skip("pydicom's dicomdirtests are not in the corpus")
+    study = root.parent.parent  # dicomdirtests/77654033: one patient, one study, series
+    return sorted(p for p in study.rglob("*") if p.is_file())
+
+
+def test_uids_consistent_across_a_study(tmp_path):
+    files = _study_files()
+    deid = Deidentifier()
+    before = [pydicom.dcmread(p) for p in files]
+    after = [deid.deidentify_file(p) for p in files]
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        old = [str(b.get(keyword)) for b in before]
+        new = [str(a.get(keyword)) for a in after]
+        pairs = set(zip(old, new, strict=True))
+        assert len(pairs) == len(set(old)) == len(set(new))  # the same grouping: a bijection
+        assert not set(old) & set(new)
+    for b, a in zip(before, after, strict=True):
+        assert str(a.SOPInstanceUID) == deid.uid_map[str(b.SOPInstanceUID)]
+        assert str(a.SOPInstanceUID) != str(b.SOPInstanceUID)
+        assert dicomfast.UID(str(a.SOPInstanceUID)).is_valid
+        if "FrameOfReferenceUID" in b:
+            assert a.FrameOfReferenceUID == deid.uid_map[str(b.FrameOfReferenceUID)]
+    # every reference inside the study points at the new UID of what it referenced
+    ref = _need("examples_overlay.dcm")
+    original = pydicom.dcmread(ref)
+    done = deid.deidentify_file(ref)
+    old = original.ReferencedImageSequence[0].ReferencedSOPInstanceUID
+    assert done.ReferencedImageSequence[0].ReferencedSOPInstanceUID == deid.uid_map[old]
+
+
+def test_salted_uids_are_deterministic_and_the_map_persists(tmp_path):
+    path = _need("CT_small.dcm")
+    a = Deidentifier(salt="s3cret").deidentify_file(path)
+    b = Deidentifier(salt="s3cret").deidentify_file(path)
+    c = Deidentifier(salt="other").deidentify_file(path)
+    assert a.SOPInstanceUID == b.SOPInstanceUID != c.SOPInstanceUID
+    random = Deidentifier()
+    first = random.deidentify_file(path)
+    random.uid_map.save(tmp_path / "uids.csv")
+    loaded = UIDMap.load(tmp_path / "uids.csv")
+    assert dict(loaded.items()) == dict(random.uid_map.items())
+    again = Deidentifier(uid_map=loaded).deidentify_file(path)
+    assert again.StudyInstanceUID == first.StudyInstanceUID
+    assert Deidentifier().deidentify_file(path).StudyInstanceUID != first.StudyInstanceUID
+
+
+# -- options -----------------------------------------------------------------------------------------
+
+def test_options_change_the_actions():
+    path = _need("CT_small.dcm")
+    original = pydicom.dcmread(path)
+    kept = Deidentifier(["retain_uids", "retain_long_full_dates",
+                         "retain_patient_characteristics", "retain_device_identity",
+                         "retain_institution_identity"]).deidentify_file(path)
+    assert kept.SOPInstanceUID == original.SOPInstanceUID
+    assert kept.StudyDate == original.StudyDate
+    assert kept.PatientSex == original.PatientSex and kept.PatientAge == original.PatientAge
+    assert kept.StationName == original.StationName
+    assert kept.InstitutionName == original.InstitutionName
+    assert kept.LongitudinalTemporalInformationModified == "UNMODIFIED"
+    codes = [i.CodeValue for i in kept.DeidentificationMethodCodeSequence]
+    assert codes == ["113100", "113110", "113109", "113112", "113108", "113106"]
+    assert kept.PatientName in ("", None)  # options do not touch what they do not name
+    shifted = Deidentifier(["retain_long_modified_dates"], date_offset=-10).deidentify_file(path)
+    assert shifted.SeriesDate == "19970420" and shifted.ContentDate == "19970420"
+    assert shifted.LongitudinalTemporalInformationModified == "MODIFIED"
+    with pytest.raises(ValueError):
+        Deidentifier(["retain_long_full_dates", "retain_long_modified_dates"])
+    with pytest.raises(ValueError):
+        Deidentifier(["no_such_option"])
+
+
+def test_date_offsets_are_per_patient_and_salted():
+    files = _study_files()[:3]
+    deid = Deidentifier(["retain_long_modified_dates"], salt="k")
+    shifts = set()
+    for p in files:
+        b, a = pydicom.dcmread(p), deid.deidentify_file(p)
+        if b.get("StudyDate") and a.get("StudyDate"):
+            from datetime import date
+            d0 = date(int(b.StudyDate[:4]), int(b.StudyDate[4:6]), int(b.StudyDate[6:8]))
+            d1 = date(int(a.StudyDate[:4]), int(a.StudyDate[4:6]), int(a.StudyDate[6:8]))
+            shifts.add((d1 - d0).days)
+    assert len(shifts) == 1 and next(iter(shifts)) < 0
+
+
+def test_clean_descriptors_scrubs_identifiers_and_compound_remove():
+    path = _need("CT_small.dcm")
+    ds = dicomfast.read(path)
+    ds.StudyDescription = "CT for CompressedSamples follow-up"
+    Deidentifier(["clean_descriptors"]).deidentify(ds)
+    assert ds.StudyDescription == "CT for XXXXXXXXXXXXXXXXX follow-up"
+    removed = Deidentifier(compound="remove").deidentify_file(path)
+    assert "InstitutionName" not in removed  # X/Z/D -> X
+    assert removed.PatientID in ("", None)  # Z/D -> Z
+    conformant = Deidentifier().deidentify_file(path)
+    assert conformant.InstitutionName == "ANONYMIZED"  # X/Z/D -> D
+    entry = ("Test", "X/Z/U*", ("",) * 10)
+    assert resolve_action(entry, ()) == "U*" and resolve_action(entry, (), "remove") == "X"
+
+
+def test_retain_safe_private_keeps_only_listed_elements():
+    path = _need("CT_small.dcm")
+    ds = dicomfast.read(path)
+    block = ds.private_block(0x0009, "GEMS_IDEN_01")
+    wanted = block.tag(0x01)
+    Deidentifier(["retain_safe_private"], safe_private=[("GEMS_IDEN_01", 0x0009, 0x01)]
+                 ).deidentify(ds)
+    private = [t for t in ds.keys() if (t >> 16) & 1]
+    assert wanted in private and (0x0009 << 16 | block.slot) in private
+    assert len(private) == 2
+    plain = Deidentifier().deidentify_file(path)
+    assert not [t for t in plain.keys() if (t >> 16) & 1]
+
+
+def test_burned_in_annotation_refused_or_warned():
+    path = _need("CT_small.dcm")
+    ds = dicomfast.read(path)
+    ds.BurnedInAnnotation = "YES"
+    with pytest.raises(BurnedInAnnotationError):
+        Deidentifier().deidentify(ds)
+    assert ds.PatientName  # refused before anything changed
+    with pytest.warns(DeidentificationWarning):
+        Deidentifier(burned_in="warn").deidentify(ds)
+    assert not ds.PatientName
+
+
+def test_header_only_rewrite_never_decodes_pixels(monkeypatch):
+    path = _need("693_J2KI.dcm")  # JPEG 2000: decoding it would show
+    ds = dicomfast.read(path)
+    monkeypatch.setitem(dicomfast.dataset.extensions, "pixel_array", None)
+    monkeypatch.setitem(dicomfast.dataset.extensions, "frame", None)
+    Deidentifier(burned_in="ignore").deidentify(ds)
+    buf = io.BytesIO()
+    ds.save(buf)
+    again = dicomfast.read(buf.getvalue())
+    assert bytes(again["PixelData"].value) == bytes(dicomfast.read(path)["PixelData"].value)
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+def test_cli_mirrors_paths_renames_and_keeps_a_map(tmp_path, capsys):
+    files = _study_files()
+    src = tmp_path / "in" / "Smith^John"
+    for p in files:
+        dst = src / p.relative_to(files[0].parent.parent)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dst)
+    (src / "notes.txt").write_text("not DICOM")
+    out = tmp_path / "out"
+    status = deid_cli.main(["deid", str(tmp_path / "in"), str(out), "--map",
+                            str(tmp_path / "uids.csv"), "--threads", "2"])
+    assert status == 1  # notes.txt is not DICOM: reported, the rest written
+    written = sorted(p.relative_to(out) for p in out.rglob("*.*") if p.is_file()) + sorted(
+        p.relative_to(out) for p in out.rglob("*") if p.is_file() and "." not in p.name)
+    assert {str(p) for p in written} == {
+        str(p.relative_to(tmp_path / "in")) for p in (tmp_path / "in").rglob("*")
+        if p.is_file() and p.name != "notes.txt"}
+    first = UIDMap.load(tmp_path / "uids.csv")
+    assert len(first) > len(files)
+    renamed = tmp_path / "renamed"
+    for p in (tmp_path / "in").rglob("notes.txt"):
+        p.unlink()
+    assert deid_cli.main(["deid", str(tmp_path / "in"), str(renamed), "--map",
+                          str(tmp_path / "uids.csv"), "--rename", "--option",
+                          "retain-device-identity"]) == 0
+    names = {p.relative_to(renamed).parts for p in renamed.rglob("*.dcm")}
+    assert len(names) == len(files)
+    for parts in names:  # STUDY/SERIES/SOP.dcm, the new UIDs of the file
+        written = pydicom.dcmread(renamed.joinpath(*parts))
+        assert parts == (written.StudyInstanceUID, written.SeriesInstanceUID,
+                         f"{written.SOPInstanceUID}.dcm")
+    mirrored = pydicom.dcmread(next(out.rglob("17106")))
+    assert (mirrored.StudyInstanceUID, mirrored.SeriesInstanceUID) in {p[:2] for p in names}
+    assert "Smith" not in "".join(str(p) for p in renamed.rglob("*"))
+    assert dict(UIDMap.load(tmp_path / "uids.csv").items()) == dict(first.items())  # no new UIDs
+    assert deid_cli.main(["deid", str(tmp_path / "in"), str(tmp_path / "in" / "x")]) == 1
+    capsys.readouterr()
+
+
+# -- a second tool -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm"])
+def test_compared_with_dicognito(name):
+    anonymizer = pytest.importorskip("dicognito.anonymizer")
+    path = _need(name)
+    original = pydicom.dcmread(path)
+    theirs = pydicom.dcmread(path)
+    anonymizer.Anonymizer().anonymize(theirs)
+    ours = pydicom.dcmread(io.BytesIO(_saved(Deidentifier().deidentify_file(path))))
+    for keyword in ("PatientName", "PatientID", "StudyInstanceUID", "SeriesInstanceUID",
+                    "SOPInstanceUID", "PatientBirthDate"):
+        if original.get(keyword):
+            assert ours.get(keyword) != original.get(keyword)
+            assert theirs.get(keyword) != original.get(keyword)
+    private_theirs = [e.tag for e in theirs if e.tag.is_private]
+    private_ours = [e.tag for e in ours if e.tag.is_private]
+    assert not private_ours
+    assert len(private_theirs) == len([e for e in original if e.tag.is_private])
+    for keyword in ("PatientAge", "OtherPatientIDsSequence", "ImageComments"):
+        if keyword in original:  # Basic Profile X; dicognito keeps them
+            assert keyword not in ours and keyword in theirs
+
+
+def _saved(ds):
+    buf = io.BytesIO()
+    ds.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,166 @@
+"""The dicomfast.net API: AE, associations, negotiation options, the on_store hook."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+
+import pytest
+from test_net_helpers import HOST, make_objects
+
+from dicomfast.net import (
+    AE,
+    AcceptorPolicy,
+    Association,
+    Server,
+    Settings,
+    StorageSCP,
+    status_category,
+)
+from dicomfast.net import dimse as D
+from dicomfast.net import pdu as P
+
+VERIFICATION = "1.2.840.10008.1.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT = "1.2.840.10008.1.2"
+EXPLICIT = "1.2.840.10008.1.2.1"
+RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    return make_objects(tmp_path_factory.mktemp("sent"), ("CT_small.dcm", "MR_small.dcm",
+                                                          "rtplan.dcm"))
+
+
+def test_on_store_routes_and_sets_status(tmp_path, objects):
+    seen = []
+    routed = tmp_path / "routed"
+    routed.mkdir()
+
+    def on_store(obj):
+        seen.append(obj)
+        assert os.path.exists(obj.path)  # durable before the hook runs
+        if obj.sop_class_uid == CT:
+            shutil.move(obj.path, routed / os.path.basename(obj.path))
+            return 0xB000  # a warning status goes back to the SCU
+        if obj.sop_class_uid == RT_PLAN:
+            raise RuntimeError("refused by the hook")
+        return None
+
+    with AE("HOOK").serve_in_background(tmp_path / "in", host=HOST,
+                                        on_store=on_store) as srv:
+        results = AE("SCU").store(HOST, srv.port, objects)
+    statuses = [r.status for r in results]
+    assert statuses[0] == 0xB000 and status_category(statuses[0]) == "Warning"
+    assert statuses[1] == 0
+    assert statuses[2] == D.PROCESSING_FAILURE and "refused by the hook" in results[2].error
+    assert len(seen) == 3 and {o.calling_ae for o in seen} == {"SCU"}
+    assert len(os.listdir(routed)) == 1
+    mr = next(o for o in seen if o.sop_instance_uid == results[1].sop_instance_uid)
+    assert mr.dataset().SOPInstanceUID == results[1].sop_instance_uid
+
+
+def test_async_api_inside_a_loop(tmp_path, objects):
+    async def main() -> None:
+        server = await AE("ASYNC").start_storage_scp(tmp_path, host=HOST, fsync=False)
+        try:
+            ae = AE("SCU")
+            assert await ae.echo_async(HOST, server.port) == 0
+            results = await ae.store_async(HOST, server.port, objects[:2])
+            assert all(r.ok for r in results)
+            assoc = await ae.associate(HOST, server.port, [(CT, [EXPLICIT, IMPLICIT])])
+            async with assoc:
+                assert assoc.is_established and assoc.async_window == 16
+                assert assoc.peer_max_pdu == 1 << 20
+                ctx = next(iter(assoc.contexts.values()))
+                assert (ctx.abstract_syntax, ctx.transfer_syntax) == (CT, EXPLICIT)
+                # A request the SCP does not serve gets "unrecognized operation".
+                rq = D.command({D.T_AFFECTED_SOP_CLASS: CT, D.T_COMMAND_FIELD: D.C_FIND_RQ,
+                                D.T_MESSAGE_ID: assoc.next_message_id(),
+                                D.T_DATA_SET_TYPE: D.DATA_SET_PRESENT, D.T_PRIORITY: 0})
+                fut = await assoc.send_request(ctx.id, rq, b"\x08\x00\x52\x00\x06\x00STUDY ")
+                cmd, _ = await assoc.wait_response(fut)
+                assert cmd.Status == D.UNRECOGNIZED_OPERATION
+            assert not assoc.is_established
+        finally:
+            await server.close()
+    asyncio.run(main())
+
+
+def test_negotiation_options_round_trip(tmp_path):
+    """Role selection, user identity with a server response, extended negotiation."""
+    async def main() -> None:
+        identities = []
+
+        def identify(rq: P.UserIdentityRQ) -> bytes | None:
+            identities.append(rq)
+            return b"welcome" if rq.primary == b"alice" else None
+
+        scp = StorageSCP(tmp_path, fsync=False)
+        policy = AcceptorPolicy("IDSCP", {CT, VERIFICATION}, {EXPLICIT, IMPLICIT},
+                                called_ae_required=False, identify=identify)
+        server = await Server(Settings(ae_title="IDSCP"), policy, scp.handler).start(HOST, 0)
+        try:
+            assoc = await Association.request(
+                HOST, server.port, [(CT, [EXPLICIT])],
+                roles=[P.RoleSelection(CT, True, True)],
+                user_identity=P.UserIdentityRQ(2, b"alice", b"pw", True),
+                extended=[P.SOPClassExtended(CT, b"\x01")],
+                common_extended=[P.SOPClassCommonExtended(CT, "1.2.840.10008.4.2")])
+            async with assoc:
+                ac = assoc.accept_pdu
+                assert ac.user.user_identity_ac == P.UserIdentityAC(b"welcome")
+                assert ac.user.roles == [P.RoleSelection(CT, True, False)]
+                assert ac.user.extended == []  # not supported: not returned (D.3.3.5)
+                ctx = assoc.contexts[1]
+                assert ctx.scu_role and not ctx.scp_role
+            with pytest.raises(Exception) as info:
+                await Association.request(HOST, server.port, [(CT, [EXPLICIT])],
+                                          user_identity=P.UserIdentityRQ(1, b"mallory"))
+            assert getattr(info.value, "reason", None) == P.RJ_NO_REASON
+            assert [i.primary for i in identities] == [b"alice", b"mallory"]
+        finally:
+            await server.close()
+            scp.close()
+    asyncio.run(main())
+
+
+def test_pipelined_window_and_small_pdus(tmp_path, objects):
+    """A small peer Maximum Length cuts data sets into many PDUs; the window lets
+    several C-STOREs be outstanding; nothing is lost or reordered."""
+    many = make_objects(tmp_path / "many", ("MR_small.dcm",), copies=30)
+    with AE("SMALL", max_pdu=4096).serve_in_background(tmp_path / "in", host=HOST) as srv:
+        results = AE("SCU", max_async_ops=4).store(HOST, srv.port, many)
+    assert [r.status for r in results] == [0] * 30
+    assert [r.source for r in results] == [str(p) for p in many]
+    assert len(os.listdir(tmp_path / "in")) == 30
+
+
+def test_release_waits_for_pending_commits(tmp_path, objects):
+    """An SCU that releases right after sending still gets every response first."""
+    async def main() -> None:
+        server = await AE("SLOW").start_storage_scp(
+            tmp_path, host=HOST, on_store=lambda obj: __import__("time").sleep(0.2))
+        try:
+            assoc = await AE("SCU").associate(HOST, server.port, [(CT, [EXPLICIT])])
+            from dicomfast.net.services.storescu import load
+
+            item = load(objects[0])
+            fut = await assoc.send_request(1, D.store_rq(assoc.next_message_id(), CT,
+                                                         item.sop_instance_uid), item.data)
+            await assoc.release()  # waits for the response before A-RELEASE-RQ
+            cmd, _ = fut.result()
+            assert cmd.Status == 0
+        finally:
+            await server.close()
+    asyncio.run(main())
+
+
+def test_settings_and_ae_title_validation():
+    with pytest.raises(ValueError):
+        AE("x" * 17)
+    with pytest.raises(ValueError):
+        AE("A\\B")
+    assert Settings().max_pdu == 1 << 20

@@ -1,0 +1,183 @@
+"""Rendering (dicomfast.render, dicomfast.render_cli): PNGs open with Pillow and match
+golden renderings.
+
+The golden image of a file is made with pydicom alone: pixel_array, then
+``apply_modality_lut`` and ``apply_voi_lut``, then the VOI output scaled linearly
+from its range (computed here as pydicom defines it: Bits Stored / Pixel
+Representation through the rescale, or the VOI LUT's entry bits) onto 0-255 and
+rounded, inverted for MONOCHROME1. dicomfast windows straight onto 0-255, so the
+two round at different points: the tolerance is 1 gray level for every pixel.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from corpus import find
+
+import dicomfast
+from dicomfast import render, render_cli
+
+PIL = pytest.importorskip("PIL.Image", reason="Pillow reads the PNGs back")
+pydicom = pytest.importorskip("pydicom")
+from pydicom.pixels import apply_modality_lut, apply_voi_lut  # noqa: E402
+
+
+def _need(name):
+    path = find(name)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    return path
+
+
+def _read_png(data):
+    with PIL.open(io.BytesIO(data)) as im:
+        im.load()
+        return im.mode, np.array(im)
+
+
+# -- the PNG writer ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape, dtype, mode", [((37, 53), np.uint8, "L"),
+                                                ((20, 31), np.uint16, "I;16"),
+                                                ((17, 9, 3), np.uint8, "RGB"),
+                                                ((8, 5, 4), np.uint8, "RGBA"),
+                                                ((1, 1), np.uint8, "L")])
+def test_png_round_trip_through_pillow(shape, dtype, mode):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
+    got_mode, back = _read_png(render.encode_png(image))
+    assert got_mode.startswith(mode.split(";")[0])
+    np.testing.assert_array_equal(back.astype(dtype), image)
+
+
+def test_png_refuses_what_it_cannot_write():
+    with pytest.raises(ValueError):
+        render.encode_png(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError):
+        render.encode_png(np.zeros((0, 4), np.uint8))
+
+
+# -- golden renderings from pydicom -------------------------------------------------------
+
+def _golden(path, index=0):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        arr = ds.pixel_array
+    if ds.get("NumberOfFrames", 1) not in (None, "", 1):
+        arr = arr[0]
+    values = apply_voi_lut(apply_modality_lut(arr, ds), ds, index)
+    if ds.get("VOILUTSequence"):
+        lo, hi = 0, 2 ** int(ds.VOILUTSequence[index].LUTDescriptor[2]) - 1
+    elif ds.get("WindowCenter") is not None:
+        bits = int(ds.BitsStored)
+        lo, hi = (0, 2 ** bits - 1) if ds.PixelRepresentation == 0 else (
+            -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        if ds.get("RescaleSlope") is not None and ds.get("RescaleIntercept") is not None:
+            lo = lo * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+            hi = hi * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    else:
+        lo, hi = float(values.min()), float(values.max())
+    golden = np.rint(np.clip((values - lo) / (hi - lo) * 255, 0, 255)).astype(np.uint8)
+    shape = str(ds.get("PresentationLUTShape") or "").strip().upper()
+    if shape == "INVERSE" or (not shape and ds.PhotometricInterpretation == "MONOCHROME1"):
+        golden = 255 - golden
+    return golden
+
+
+GOLDEN = ["CT_small.dcm", "MR_small.dcm", "RG1_UNCR.dcm", "RG3_UNCI.dcm", "vlut_04.dcm",
+          "mlut_18.dcm", "MR2_UNCI.dcm", "examples_overlay.dcm", "emri_small.dcm",
+          "693_UNCI.dcm"]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_matches_golden_within_one_level(name, tmp_path):
+    path = _need(name)
+    out = tmp_path / "out.png"
+    assert render_cli.main(["render", str(path), "-o", str(out)]) == 0
+    mode, png = _read_png(out.read_bytes())
+    assert mode == "L"
+    golden = _golden(path)
+    assert png.shape == golden.shape
+    assert int(np.max(np.abs(png.astype(int) - golden))) <= 1
+
+
+def test_second_window_and_explicit_window():
+    path = _need("examples_overlay.dcm")
+    ds = dicomfast.read(path)
+    second = render.render_frame(ds, voi_index=1)
+    assert int(np.max(np.abs(second.astype(int) - _golden(path, 1)))) <= 1
+    explicit = render.render_frame(ds, window=(200, 443))
+    assert int(np.max(np.abs(explicit.astype(int) - second))) <= 1
+
+
+def test_overlays_are_drawn_where_pydicom_unpacks_them():
+    path = _need("MR-SIEMENS-DICOM-WithOverlays.dcm")
+    ds = dicomfast.read(path)
+    plain = render.render_frame(ds)
+    drawn = render.render_frame(ds, overlays=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = pydicom.dcmread(path).overlay_array(0x6000).astype(bool)
+    np.testing.assert_array_equal(render.overlay_mask(ds, 0x6000), expected)
+    assert np.all(drawn[expected] == 255)
+    np.testing.assert_array_equal(drawn[~expected], plain[~expected])
+
+
+def test_colour_images_render_as_rgb():
+    for name in ("SC_rgb.dcm", "OBXXXX1A.dcm"):
+        ds = dicomfast.read(_need(name))
+        image = render.render_frame(ds)
+        assert image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
+        mode, back = _read_png(render.encode_png(image))
+        assert mode == "RGB"
+    ds = dicomfast.read(_need("SC_rgb.dcm"))
+    np.testing.assert_array_equal(render.render_frame(ds), ds.pixel_array)
+
+
+def test_gsdf_display_mapping_is_monotonic():
+    ds = dicomfast.read(_need("CT_small.dcm"))
+    plain = render.render_frame(ds)
+    mapped = render.render_frame(ds, display={"l_min": 0.5, "l_max": 300.0})
+    order = np.argsort(plain, axis=None, kind="stable")
+    assert np.all(np.diff(mapped.reshape(-1)[order].astype(int)) >= 0)
+    assert not np.array_equal(plain, mapped)
+
+
+def test_grid_of_a_folder_and_of_a_multiframe_file(tmp_path):
+    ct = _need("CT_small.dcm")
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for k in range(5):
+        ds = dicomfast.read(ct)
+        ds.InstanceNumber = 5 - k
+        ds.save(folder / f"{k}.dcm")
+    (folder / "notes.txt").write_text("not DICOM")
+    out = tmp_path / "grid.png"
+    assert render_cli.main(["render", str(folder), "--grid", "--tile", "64", "-o",
+                            str(out)]) == 0
+    mode, sheet = _read_png(out.read_bytes())
+    assert sheet.shape == (2 * 64 + 2, 3 * 64 + 2 * 2)  # 5 tiles: 3 columns, 2 rows
+    single = render.render_frame(dicomfast.read(ct))
+    np.testing.assert_array_equal(sheet[:64, :64], render._fit(single, 64))
+    multi = _need("emri_small.dcm")
+    n = int(dicomfast.read(multi).NumberOfFrames)
+    sheet = render.contact_sheet(multi, tile=32, gap=0, columns=n)
+    assert sheet.shape == (32, 32 * n)
+
+
+def test_cli_errors_and_frames(tmp_path, capsys):
+    out = tmp_path / "x.png"
+    assert render_cli.main(["render", str(tmp_path / "missing.dcm"), "-o", str(out)]) == 1
+    multi = _need("emri_small.dcm")
+    assert render_cli.main(["render", str(multi), "--frame", "3", "--window=100,200",
+                            "--gsdf", "-o", str(out)]) == 0
+    assert _read_png(out.read_bytes())[1].shape == (64, 64)
+    assert render_cli.main(["render", str(multi), "--frame", "99", "-o", str(out)]) == 1
+    with pytest.raises(SystemExit):
+        render_cli.main(["render", str(multi), "--window", "abc", "-o", str(out)])
+    capsys.readouterr()
