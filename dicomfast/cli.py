@@ -110,7 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     p_tc.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p_tc.add_argument("--allow-lossy", action="store_true",
                       help="allow lossy target syntaxes")
+    # Subcommands of the upper layers, imported here so `dump` stays light.
+    from dicomfast import deid_cli, render_cli, scan_cli
+    from dicomfast.net.cli import add_subcommands as add_net_subcommands
+
+    add_net_subcommands(sub)
+    scan_cli.add_subcommands(sub)
+    render_cli.add_subcommands(sub)
+    deid_cli.add_subcommands(sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "net_main"):
+        return int(args.net_main(args))
     out = sys.stdout
     status = 0
     try:
@@ -119,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "transcode":
             status = _transcode(args.source, args.target, args.ts, args.threads,
                                 args.allow_lossy)
+        elif args.command == "scan":
+            status = args.handler(args)
+        elif hasattr(args, "run"):
+            status = args.run(args)
         else:
             for path in args.files:
                 try:
