@@ -27,7 +27,7 @@ from dicomfast.net import AE, cli
 
 
 def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dicomfast.net.cli", *args], cwd=str(ROOT),
+    return subprocess.run([sys.executable, "-m", "dicomfast.net.cli", *args], cwd=str(ROOT / "tests"),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -44,7 +44,7 @@ class KilledSCP:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dicomfast.net.cli", "storescp", "--port", str(self.port),
              "--output-dir", str(self.folder), "--host", HOST, "--network-timeout", "10"],
-            cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=str(ROOT / "tests"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, timeout=20, proc=self.proc)
 
     def _stored(self) -> int:

@@ -430,7 +430,7 @@ def test_scp_process_killed_mid_transfer(tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "dicomfast.net.cli", "storescp", "--port",
                              str(port), "--output-dir", str(tmp_path / "out"), "--host", HOST,
-                             "--max-pdu", "16384"], cwd=str(ROOT),
+                             "--max-pdu", "16384"], cwd=str(ROOT / "tests"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc=proc)
@@ -472,7 +472,7 @@ def test_write_error_gives_out_of_resources(tmp_path):
     port = free_port()
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "dicomfast.net.cli", "storescp", "--port",
-                             str(port), "--output-dir", str(out), "--host", HOST], cwd=str(ROOT),
+                             str(port), "--output-dir", str(out), "--host", HOST], cwd=str(ROOT / "tests"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=_limit_file_size)
     try:

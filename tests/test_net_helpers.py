@@ -100,7 +100,7 @@ def dicomfast_storescp_process(folder: Path, port: int, *args: str) -> Iterator[
     """`python -m dicomfast.net.cli storescp` in a child process."""
     proc = subprocess.Popen([sys.executable, "-m", "dicomfast.net.cli", "storescp",
                              "--port", str(port), "--output-dir", str(folder), "--host", HOST,
-                             *args], cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                             *args], cwd=str(ROOT / "tests"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         wait_port(port, proc=proc)
