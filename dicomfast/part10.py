@@ -41,9 +41,18 @@ _WARNINGS = {
 }
 
 
+try:
+    from dicomfast._native._fileio import read_small_file as _read_small_file
+except ImportError:  # a build without it (e.g. a platform the module does not support)
+    def _read_small_file(path: str) -> bytes | None:
+        return None
+
+
 def _read_file(path: str) -> bytes:
-    # os.read on the descriptor skips the buffered-reader machinery, which for
-    # small files costs as much as the read itself.
+    data = _read_small_file(path)  # one native call for the common case
+    if data is not None:
+        return data
+    # Special files, empty or huge ones: os.read on the descriptor, in chunks.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         size = os.fstat(fd).st_size

@@ -345,3 +345,25 @@ def test_private_tags(tag, private, creator, creator_slot):
     assert pd_tag.is_private_creator is creator
     if creator_slot is not None:
         assert pd_tag.private_creator == creator_slot
+
+
+def test_native_implicit_vr_lookup_matches_the_table():
+    """The C scanner's hashed lookup gives what the sorted table says, for every tag
+    of the dictionary and for tags that are not in it (which must miss, not collide)."""
+    import random
+
+    from dicomfast._index import vr_table
+
+    exact, masks = implicit_vr_table()
+    table = dict(exact)
+    native = vr_table()
+    rng = random.Random(7)
+    # Even groups only: odd groups are private and have their own rules in C.
+    misses = [(rng.randrange(0, 0x8000) * 2 << 16) | rng.randrange(1, 0x10000)
+              for _ in range(20000)]
+    for tag in list(table) + misses:
+        expected = _scanner_lookup(table, masks, tag)
+        if expected is None:
+            expected = "UL" if tag & 0xFFFF == 0 else "UN"
+        got = native.lookup(tag)
+        assert got == expected or (" or " in expected and got in expected), hex(tag)

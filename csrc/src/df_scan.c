@@ -31,34 +31,74 @@ typedef struct scan_state {
 
 static int is_upper(uint8_t c) { return c >= 'A' && c <= 'Z'; }
 
-/* VRs with a 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1). */
-static int is_long_vr(uint16_t vr) {
-    switch (vr) {
-    case DF_VR('O', 'B'): case DF_VR('O', 'D'): case DF_VR('O', 'F'): case DF_VR('O', 'L'):
-    case DF_VR('O', 'V'): case DF_VR('O', 'W'): case DF_VR('S', 'Q'): case DF_VR('S', 'V'):
-    case DF_VR('U', 'C'): case DF_VR('U', 'N'): case DF_VR('U', 'R'): case DF_VR('U', 'T'):
-    case DF_VR('U', 'V'):
-        return 1;
-    default:
-        return 0;
-    }
+/* What an explicit VR says about the header that carries it, indexed by the two
+ * upper-case letters: 1 = known VR with a 2-byte length, 2 = known VR with a
+ * 2-byte reserved field and a 4-byte length (PS3.5 Table 7.1-1, 7.1-2). A table
+ * rather than a switch: every element takes this branch, and the switch's
+ * comparison tree mispredicts. */
+#define VR_SLOT(a, b) (((a) - 'A') * 26 + ((b) - 'A'))
+enum { VR_UNKNOWN = 0, VR_SHORT = 1, VR_LONG = 2 };
+static const uint8_t vr_class[26 * 26] = {
+    [VR_SLOT('A', 'E')] = VR_SHORT, [VR_SLOT('A', 'S')] = VR_SHORT,
+    [VR_SLOT('A', 'T')] = VR_SHORT, [VR_SLOT('C', 'S')] = VR_SHORT,
+    [VR_SLOT('D', 'A')] = VR_SHORT, [VR_SLOT('D', 'S')] = VR_SHORT,
+    [VR_SLOT('D', 'T')] = VR_SHORT, [VR_SLOT('F', 'L')] = VR_SHORT,
+    [VR_SLOT('F', 'D')] = VR_SHORT, [VR_SLOT('I', 'S')] = VR_SHORT,
+    [VR_SLOT('L', 'O')] = VR_SHORT, [VR_SLOT('L', 'T')] = VR_SHORT,
+    [VR_SLOT('P', 'N')] = VR_SHORT, [VR_SLOT('S', 'H')] = VR_SHORT,
+    [VR_SLOT('S', 'L')] = VR_SHORT, [VR_SLOT('S', 'S')] = VR_SHORT,
+    [VR_SLOT('S', 'T')] = VR_SHORT, [VR_SLOT('T', 'M')] = VR_SHORT,
+    [VR_SLOT('U', 'I')] = VR_SHORT, [VR_SLOT('U', 'L')] = VR_SHORT,
+    [VR_SLOT('U', 'S')] = VR_SHORT,
+    [VR_SLOT('O', 'B')] = VR_LONG, [VR_SLOT('O', 'D')] = VR_LONG,
+    [VR_SLOT('O', 'F')] = VR_LONG, [VR_SLOT('O', 'L')] = VR_LONG,
+    [VR_SLOT('O', 'V')] = VR_LONG, [VR_SLOT('O', 'W')] = VR_LONG,
+    [VR_SLOT('S', 'Q')] = VR_LONG, [VR_SLOT('S', 'V')] = VR_LONG,
+    [VR_SLOT('U', 'C')] = VR_LONG, [VR_SLOT('U', 'N')] = VR_LONG,
+    [VR_SLOT('U', 'R')] = VR_LONG, [VR_SLOT('U', 'T')] = VR_LONG,
+    [VR_SLOT('U', 'V')] = VR_LONG,
+};
+
+/* The class of the VR bytes a, b (VR_UNKNOWN unless both are upper case). */
+static int vr_class_of(uint8_t a, uint8_t b) {
+    if (!is_upper(a) || !is_upper(b)) return VR_UNKNOWN;
+    return vr_class[VR_SLOT(a, b)];
 }
 
-static int is_known_short_vr(uint16_t vr) {
-    switch (vr) {
-    case DF_VR('A', 'E'): case DF_VR('A', 'S'): case DF_VR('A', 'T'): case DF_VR('C', 'S'):
-    case DF_VR('D', 'A'): case DF_VR('D', 'S'): case DF_VR('D', 'T'): case DF_VR('F', 'L'):
-    case DF_VR('F', 'D'): case DF_VR('I', 'S'): case DF_VR('L', 'O'): case DF_VR('L', 'T'):
-    case DF_VR('P', 'N'): case DF_VR('S', 'H'): case DF_VR('S', 'L'): case DF_VR('S', 'S'):
-    case DF_VR('S', 'T'): case DF_VR('T', 'M'): case DF_VR('U', 'I'): case DF_VR('U', 'L'):
-    case DF_VR('U', 'S'):
-        return 1;
-    default:
-        return 0;
-    }
+static uint32_t hash_slot(uint32_t tag, uint32_t bits) {
+    return (uint32_t)((tag * 0x9E3779B1u) >> (32u - bits)); /* Fibonacci hashing */
 }
 
-static int is_known_vr(uint16_t vr) { return is_long_vr(vr) || is_known_short_vr(vr); }
+uint32_t df_scan_vr_hash_bits(size_t n) {
+    uint32_t bits = 4;
+    while (bits < 30 && ((size_t)1 << bits) < 2 * n) bits++;
+    return bits;
+}
+
+df_status df_scan_vr_hash_build(const df_vr_entry *src, size_t src_len, df_vr_entry *dst,
+                                size_t dst_len, df_error *err) {
+    uint32_t bits = df_scan_vr_hash_bits(src_len);
+    size_t mask = ((size_t)1 << bits) - 1;
+    df_error_clear(err);
+    if (dst_len != mask + 1)
+        return df_fail(err, DF_E_OUTPUT_TOO_SMALL, 0, DF_NO_TAG, "hash needs %zu slots",
+                       mask + 1);
+    for (size_t i = 0; i < dst_len; i++) {
+        dst[i].tag = DF_SCAN_VR_HASH_EMPTY;
+        dst[i].vr = 0;
+        dst[i].pad = 0;
+    }
+    for (size_t i = 0; i < src_len; i++) {
+        if (src[i].tag == DF_SCAN_VR_HASH_EMPTY)
+            return df_fail(err, DF_E_INVALID_ARG, 0, src[i].tag, "tag (FFFF,FFFF) in the table");
+        size_t slot = hash_slot(src[i].tag, bits);
+        /* At most half full, so an empty slot is always found. */
+        while (dst[slot].tag != DF_SCAN_VR_HASH_EMPTY && dst[slot].tag != src[i].tag)
+            slot = (slot + 1) & mask;
+        dst[slot] = src[i];
+    }
+    return DF_OK;
+}
 
 uint16_t df_scan_lookup_vr(uint32_t tag, const df_scan_opts *opts) {
     uint16_t group = (uint16_t)(tag >> 16);
@@ -69,7 +109,16 @@ uint16_t df_scan_lookup_vr(uint32_t tag, const df_scan_opts *opts) {
         if (elem >= 0x0010u && elem <= 0x00FFu) return DF_VR('L', 'O');
         return DF_VR('U', 'N');
     }
-    if (opts->dict != NULL && opts->dict_len > 0) {
+    if (opts->hash != NULL && opts->hash_bits > 0) {
+        size_t mask = ((size_t)1 << opts->hash_bits) - 1;
+        size_t slot = hash_slot(tag, opts->hash_bits);
+        for (;;) {
+            uint32_t t = opts->hash[slot].tag;
+            if (t == tag) return opts->hash[slot].vr;
+            if (t == DF_SCAN_VR_HASH_EMPTY) break;
+            slot = (slot + 1) & mask;
+        }
+    } else if (opts->dict != NULL && opts->dict_len > 0) {
         size_t lo = 0, hi = opts->dict_len;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
@@ -135,8 +184,7 @@ static void mark_entry(scan_state *s, uint32_t idx, uint16_t flag) {
 
 /* Heuristic of PS3.5 §A.1 readers: do these 8 bytes look like an explicit VR header? */
 static int looks_explicit(const uint8_t *p) {
-    uint16_t vr = DF_VR(p[4], p[5]);
-    return is_upper(p[4]) && is_upper(p[5]) && is_known_vr(vr);
+    return vr_class_of(p[4], p[5]) != VR_UNKNOWN;
 }
 
 df_status df_scan_preamble(const uint8_t *src, size_t src_len, size_t *n_out, int *has_preamble,
@@ -362,17 +410,18 @@ df_status df_scan_dataset(const uint8_t *src, size_t src_len, df_element *dst, s
                 pos += 8;
             } else {
                 uint8_t a = src[pos + 4], b = src[pos + 5];
+                int vr_kind = vr_class_of(a, b);
                 vr = DF_VR(a, b);
-                if (!is_upper(a) || !is_upper(b))
+                if (vr_kind == VR_UNKNOWN && (!is_upper(a) || !is_upper(b)))
                     return df_fail(err, DF_E_MALFORMED, abs_off(&s, hdr + 4), tag,
                                    "invalid VR bytes 0x%02X 0x%02X", a, b);
-                if (!is_known_vr(vr)) {
+                if (vr_kind == VR_UNKNOWN) {
                     if (opts->strict)
                         return df_fail(err, DF_E_MALFORMED, abs_off(&s, hdr + 4), tag,
                                        "unknown VR '%c%c'", a, b);
                     s.warnings |= DF_WARN_UNKNOWN_VR;
                 }
-                if (is_known_short_vr(vr)) {
+                if (vr_kind == VR_SHORT) {
                     len = read_u16(src + pos + 6, f->little);
                     pos += 8;
                 } else {

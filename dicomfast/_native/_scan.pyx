@@ -14,8 +14,8 @@ from dicomfast._native.dfcore cimport (
     DF_E_OUTPUT_TOO_SMALL, DF_EL_FRAGMENTS, DF_EL_ITEM, DF_EL_NO_DELIMITER, DF_EL_SEQUENCE,
     DF_EL_UNDEFINED, DF_EL_IMPLICIT, DF_EL_BIG_ENDIAN, DF_OK,
     DF_SCAN_DEFAULT_DEPTH, DF_SCAN_MAX_DEPTH, df_element, df_error, df_scan_dataset,
-    df_scan_lookup_vr, df_scan_opts, df_scan_preamble, df_scan_result, df_status, df_vr_entry,
-    df_vr_mask,
+    df_scan_lookup_vr, df_scan_opts, df_scan_preamble, df_scan_result, df_scan_vr_hash_bits,
+    df_scan_vr_hash_build, df_status, df_vr_entry, df_vr_mask,
 )
 
 cdef dict _AMBIGUOUS = {
@@ -55,6 +55,8 @@ cdef class VRTable:
     cdef size_t n_entries
     cdef df_vr_mask *masks
     cdef size_t n_masks
+    cdef df_vr_entry *hash
+    cdef uint32_t hash_bits
 
     def __cinit__(self, exact, masks):
         exact = sorted(exact)
@@ -78,19 +80,34 @@ cdef class VRTable:
             self.masks[i].vr = vr_code(vr)
             self.masks[i].pad = 0
             i += 1
+        # The same entries as a hash table: implicit VR data looks up every tag.
+        cdef df_error err
+        cdef uint32_t bits = df_scan_vr_hash_bits(self.n_entries)
+        cdef size_t slots = (<size_t>1) << bits
+        self.hash = <df_vr_entry *>PyMem_Malloc(slots * sizeof(df_vr_entry))
+        if self.hash == NULL:
+            raise MemoryError()
+        check(df_scan_vr_hash_build(self.entries, self.n_entries, self.hash, slots, &err), &err)
+        self.hash_bits = bits
 
     def __dealloc__(self):
         PyMem_Free(self.entries)
         PyMem_Free(self.masks)
+        PyMem_Free(self.hash)
+
+    cdef void fill(self, df_scan_opts *opts) noexcept:
+        opts.dict = self.entries
+        opts.dict_len = self.n_entries
+        opts.masks = self.masks
+        opts.masks_len = self.n_masks
+        opts.hash = self.hash
+        opts.hash_bits = self.hash_bits
 
     def lookup(self, uint32_t tag):
         """The VR an implicit VR reader gives this tag."""
         cdef df_scan_opts opts
         memset(&opts, 0, sizeof(opts))
-        opts.dict = self.entries
-        opts.dict_len = self.n_entries
-        opts.masks = self.masks
-        opts.masks_len = self.n_masks
+        self.fill(&opts)
         return vr_str(df_scan_lookup_vr(tag, &opts))
 
 
@@ -345,12 +362,16 @@ cdef ElementIndex _scan_into(object source, const uint8_t[::1] view, bint little
     opts.sequence_content = sequence_content
     opts.base_offset = start
     if table is not None:
-        opts.dict = table.entries
-        opts.dict_len = table.n_entries
-        opts.masks = table.masks
-        opts.masks_len = table.n_masks
+        table.fill(&opts)
 
-    cdef size_t cap = 256
+    # One scan is the common case: guess the entry count from the size (elements
+    # of small files average well over 16 bytes), capped so a huge file does not
+    # reserve more than 2 MiB up front; a larger index takes one rescan.
+    cdef size_t cap = idx.data_len // 16 + 16
+    if cap > 65536:
+        cap = 65536
+    if meta_only and cap > 64:
+        cap = 64
     cdef df_scan_result res
     cdef df_error err
     cdef df_status st
@@ -371,6 +392,11 @@ cdef ElementIndex _scan_into(object source, const uint8_t[::1] view, bint little
             raise MemoryError()
         idx.elems = grown
     check(st, &err)
+    if res.n_elements + 64 < cap:
+        # Give back the unused guess (shrinking in place is cheap).
+        grown = <df_element *>PyMem_Realloc(idx.elems, (res.n_elements + 1) * sizeof(df_element))
+        if grown != NULL:
+            idx.elems = grown
     idx.count = res.n_elements
     idx.bytes_used = res.bytes_used
     idx.warnings = res.warnings

@@ -78,6 +78,8 @@ cdef extern from "dicomfast/df_scan.h" nogil:
         size_t dict_len
         const df_vr_mask *masks
         size_t masks_len
+        const df_vr_entry *hash
+        uint32_t hash_bits
 
     ctypedef struct df_scan_result:
         size_t n_elements
@@ -90,6 +92,9 @@ cdef extern from "dicomfast/df_scan.h" nogil:
     df_status df_scan_preamble(const uint8_t *src, size_t src_len, size_t *n_out,
                                int *has_preamble, int *has_meta, df_error *err)
     uint16_t df_scan_lookup_vr(uint32_t tag, const df_scan_opts *opts)
+    uint32_t df_scan_vr_hash_bits(size_t n)
+    df_status df_scan_vr_hash_build(const df_vr_entry *src, size_t src_len, df_vr_entry *dst,
+                                    size_t dst_len, df_error *err)
 
 
 cdef extern from "dicomfast/df_swap.h" nogil:

@@ -77,6 +77,10 @@ typedef struct df_scan_opts {
     size_t dict_len;
     const df_vr_mask *masks;
     size_t masks_len;
+    const df_vr_entry *hash;       /* optional: `dict` as an open-addressing table of
+                                    * 2^hash_bits slots (df_scan_vr_hash_build), so an
+                                    * implicit VR lookup is one or two probes */
+    uint32_t hash_bits;
 } df_scan_opts;
 
 #define DF_SCAN_DEFAULT_DEPTH 64u
@@ -111,6 +115,17 @@ df_status df_scan_preamble(const uint8_t *src, size_t src_len, size_t *n_out, in
 
 /* Look up the implicit VR of a tag (exact table, then masks, then private rules). */
 uint16_t df_scan_lookup_vr(uint32_t tag, const df_scan_opts *opts);
+
+/* Slots of the hash table for n exact entries: a power of two at least 2n. */
+#define DF_SCAN_VR_HASH_EMPTY 0xFFFFFFFFu /* (FFFF,FFFF) is never a dictionary tag */
+uint32_t df_scan_vr_hash_bits(size_t n);
+
+/* Lay src (src_len exact entries) out as a hash table in dst, which has
+ * dst_len == 2^bits slots. Fails with DF_E_OUTPUT_TOO_SMALL when dst_len is not
+ * 2^df_scan_vr_hash_bits(src_len), DF_E_INVALID_ARG for a tag equal to
+ * DF_SCAN_VR_HASH_EMPTY. */
+df_status df_scan_vr_hash_build(const df_vr_entry *src, size_t src_len, df_vr_entry *dst,
+                                size_t dst_len, df_error *err);
 
 #ifdef __cplusplus
 }

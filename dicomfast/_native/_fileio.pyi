@@ -1,0 +1,3 @@
+import os
+
+def read_small_file(path: str | bytes | os.PathLike[str]) -> bytes | None: ...
