@@ -9,8 +9,8 @@ only decoding is timed. Each member produces the frames the way its API is
 meant to be used:
 
 * dicomfast decodes a single frame into a new array, and several frames
-  into slices of one new array (as ``Dataset.frame()`` / ``Dataset.frames()``
-  would), little endian and pixel-interleaved;
+  into one new array in one call (as ``Dataset.frame()`` / ``Dataset.frames()``
+  do), little endian and pixel-interleaved;
 * pylibjpeg-rle's ``decode_frame`` (the Rust function under
   ``rle.utils.decode_pixel_data``) returns a new bytearray per frame,
   colour-by-plane;
@@ -52,6 +52,7 @@ class Case:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path)
         self.name = name
+        self.path = path
         self.ds = ds
         self.rows, self.cols = int(ds.Rows), int(ds.Columns)
         self.spp, self.bits = int(ds.SamplesPerPixel), int(ds.BitsAllocated)
@@ -114,11 +115,17 @@ def test_dicomfast(benchmark, case):
         decode(first, out, *geom)
         return out
 
-    def many():  # Dataset.frames(): one array, a slice of it per frame
+    # Dataset.frames(): one array, and one call decoding every frame from the
+    # file's buffer (here the frames laid end to end, as fragments lie in a file).
+    joined = b"".join(frames)
+    spans, pos = [], 0
+    for frame in frames:
+        spans.append((pos, len(frame)))
+        pos += len(frame)
+
+    def many():
         out = np.empty(shape, dtype)
-        view = memoryview(out).cast("B")
-        for i, frame in enumerate(frames):
-            decode(frame, view[i * size:(i + 1) * size], *geom)
+        _rle.decode_spans(joined, spans, out, *geom)
         return out
 
     _run(benchmark, case, one if case.n == 1 else many)
@@ -171,3 +178,43 @@ def test_pydicom(benchmark, case):
     frames = case.frames
     geom = (case.rows, case.cols, case.spp, case.bits)
     _run(benchmark, case, lambda: [_rle_decode_frame(f, *geom) for f in frames])
+
+
+# -- batch decode on threads: our own 2-thread figure against our 1-thread one ----------
+
+def _multi_frame_case() -> Case | None:
+    """A 16-frame 512 x 512 CT series in one RLE file (frames shifted copies of a
+    real slice), large enough that threads have work to share."""
+    src = find("693_UNCR.dcm") or find("CT_small.dcm")
+    if src is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(src)
+    image = ds.pixel_array.astype("<u2" if ds.PixelRepresentation == 0 else "<i2")
+    rows, cols = image.shape
+    frames = [_rle.encode(np.roll(image, 7 * k, axis=1).tobytes(), rows, cols, 1, 16)
+              for k in range(16)]
+    ds.NumberOfFrames = len(frames)
+    ds.PixelData = pydicom.encaps.encapsulate(frames)
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = RLE_LOSSLESS
+    dst = Path(_TMP.name) / "ct_16_frames_rle.dcm"
+    ds.save_as(dst, enforce_file_format=True)
+    return Case(dst.name, dst)
+
+
+MULTI = [c for c in [_multi_frame_case()] if c is not None]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", MULTI, ids=[c.name for c in MULTI])
+def test_dicomfast_frames_threads(benchmark, case, threads):
+    """Dataset.frames(threads=N) on a multi-frame file: the whole path, file buffer to array."""
+    import dicomfast
+
+    ds = dicomfast.read(case.path)
+    ds.frames()  # split the fragments once, as any second call finds them
+    benchmark.group = f"RLE frames(threads=N): {case.name} ({case.n} frames)"
+    benchmark.extra_info["bytes"] = case.frame_bytes * case.n
+    benchmark(lambda: ds.frames(threads=threads))

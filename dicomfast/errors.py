@@ -70,6 +70,7 @@ class DecodeError(DicomfastError, ValueError):
             prefix.append(f"frame {frame}")
         text = f"{', '.join(prefix)}: {message}" if prefix else message
         super().__init__(text)
+        self.detail = message  # without the codec / frame prefix, for re-raising
         self.codec = codec
         self.frame = frame
 

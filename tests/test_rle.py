@@ -588,3 +588,74 @@ def test_decode_releases_the_gil():
             break
     assert seen[-1] > 10, f"main-thread steps in the middle of each decode: {seen}"
     assert out[:6].tolist() == [1, 2, 2, 1, 2, 2]
+
+
+# -- many frames in one call -------------------------------------------------------------
+
+def _multi_frame_rle(tmp_path, n=7, rows=10, cols=12):
+    """A multi-frame RLE file written by pydicom (the independent encoder)."""
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 4000, (n, rows, cols), dtype=np.uint16)
+    encoded = [_rle.encode(f.astype("<u2").tobytes(), rows, cols, 1, 16) for f in frames]
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.5"
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.2"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.481.2", "1.2.3.4"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    path = tmp_path / "multi.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path, frames, encoded
+
+
+def test_spans_decode_equals_frame_by_frame(tmp_path):
+    path, frames, encoded = _multi_frame_rle(tmp_path)
+    joined = b"".join(encoded)
+    spans, pos = [], 0
+    for e in encoded:
+        spans.append((pos, len(e)))
+        pos += len(e)
+    out = np.empty(frames.shape, "<u2")
+    _rle.decode_spans(joined, spans, out, 10, 12, 1, 16)
+    np.testing.assert_array_equal(out, frames)
+    ds = dicomfast.read(path)
+    for threads in (None, 2, 3, 16):
+        np.testing.assert_array_equal(ds.frames(threads=threads), frames)
+    np.testing.assert_array_equal(ds.frames([5, 1], threads=2), frames[[5, 1]])
+    np.testing.assert_array_equal(ds.pixel_array, pydicom.dcmread(path).pixel_array)
+
+
+def test_spans_decode_names_the_bad_frame(tmp_path):
+    path, frames, encoded = _multi_frame_rle(tmp_path)
+    data = bytearray(path.read_bytes())
+    # Forge frame 4's header: 15 segments, more than a 16-bit single-sample frame has.
+    at = data.find(encoded[4])
+    data[at:at + 4] = struct.pack("<I", 15)
+    ds = dicomfast.read(bytes(data))
+    for threads in (None, 2):
+        with pytest.raises(DecodeError) as info:
+            ds.frames(threads=threads)
+        assert info.value.frame == 4
+        assert info.value.codec == "RLE Lossless"
+    with pytest.raises(DecodeError) as info:
+        ds.frames([6, 4, 0])
+    assert info.value.frame == 4
+    np.testing.assert_array_equal(ds.frame(3), frames[3])
+
+
+def test_spans_decode_checks_its_arguments():
+    frame = _rle.encode(bytes(6), 2, 3, 1, 8)
+    out = np.empty((2, 2, 3), np.uint8)
+    with pytest.raises(ValueError):
+        _rle.decode_spans(frame, [(0, len(frame)), (1, len(frame))], out, 2, 3, 1, 8)
+    with pytest.raises(ValueError):
+        _rle.decode_spans(frame, [(0, len(frame))], out, 2, 3, 1, 8)  # out too big
+    with pytest.raises((ValueError, OverflowError)):
+        _rle.decode_spans(frame, [(-1, 2), (0, 1)], out, 2, 3, 1, 8)
+    _rle.decode_spans(frame, [(0, len(frame))] * 2, out, 2, 3, 1, 8)
+    assert not out.any()

@@ -83,18 +83,42 @@ def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
     flat = arr.view(np.uint8).reshape(n, -1)
     strict = bool(ds._strict)
 
-    def one(k: int) -> None:
-        i = frames[k]
+    for i in frames:
         if not 0 <= i < len(found):
             raise IndexError(f"frame {i} of {len(found)}")
-        try:
-            codec.decode(found.frame(i), params, flat[k], strict)
-        except DecodeError as exc:
-            raise DecodeError(str(exc), codec=codec.name, frame=i) from None
+    if codec.decodes_spans and all(found.frames[i][1] == 1 for i in frames):
+        # Every frame is one fragment: one native call per thread decodes its share
+        # straight from the file's buffer.
+        spans = [found.frames[i][2:] for i in frames]
+        chunks = _chunks(n, threads)
 
-    _run(one, n, threads)
+        def batch(c: int) -> None:
+            a, b = chunks[c]
+            try:
+                codec.decode_spans(found.value, spans[a:b], params, flat[a:b], strict)
+            except DecodeError as exc:
+                raise DecodeError(exc.detail, codec=codec.name,
+                                  frame=frames[a + (exc.frame or 0)]) from None
+
+        _run(batch, len(chunks), threads)
+    else:
+        def one(k: int) -> None:
+            i = frames[k]
+            try:
+                codec.decode(found.frame(i), params, flat[k], strict)
+            except DecodeError as exc:
+                raise DecodeError(exc.detail, codec=codec.name, frame=i) from None
+
+        _run(one, n, threads)
     # Codecs give pixel-interleaved samples whatever Planar Configuration says.
     return finish(arr, replace(params, planar_configuration=0), n, out is not None)
+
+
+def _chunks(n: int, threads: int | None) -> list[tuple[int, int]]:
+    """Split range(n) into one contiguous (start, stop) share per thread."""
+    parts = max(1, min(threads or 1, n))
+    bounds = [n * c // parts for c in range(parts + 1)]
+    return [(bounds[c], bounds[c + 1]) for c in range(parts)]
 
 
 def _run(work: Any, n: int, threads: int | None) -> None:

@@ -30,6 +30,11 @@ class Codec:
     encoder: str | None = None
     package_hint: str = ""            # what to install when the module is missing
     options: tuple[str, ...] = ()     # decode_frame keywords its decoder takes (e.g. as_rgb)
+    span_decoder: str | None = None   # decodes many frames of one buffer in one native call
+
+    @property
+    def decodes_spans(self) -> bool:
+        return self.span_decoder is not None
 
     def _native(self) -> Any:
         try:
@@ -44,6 +49,14 @@ class Codec:
         taken = {k: v for k, v in options.items() if k in self.options}
         _ADAPTERS[self.decoder](self._native(), data, params, out, strict, **taken)
 
+    def decode_spans(self, value: Any, spans: list[tuple[int, int]], params: ImageParams,
+                     out: np.ndarray, strict: bool) -> None:
+        """Decode frames value[offset:offset + length] into the rows of `out` (a flat
+        uint8 array of len(spans) frames); DecodeError.frame is the position in spans."""
+        if self.span_decoder is None:
+            raise NotImplementedError(f"{self.name} decodes one frame per call")
+        _ADAPTERS[self.span_decoder](self._native(), value, spans, params, out, strict)
+
     def encode(self, array: np.ndarray, params: ImageParams, **options: Any) -> bytes:
         """One frame's codestream; `options` go to encoders that take them (quality...)."""
         if self.encoder is None:
@@ -53,6 +66,12 @@ class Codec:
 
 def _rle_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
     mod.decode(data, out, p.rows, p.columns, p.samples_per_pixel, p.bits_allocated, strict)
+
+
+def _rle_decode_spans(mod: Any, value: Any, spans: list[tuple[int, int]], p: ImageParams,
+                      out: np.ndarray, strict: bool) -> None:
+    mod.decode_spans(value, spans, out, p.rows, p.columns, p.samples_per_pixel,
+                     p.bits_allocated, strict)
 
 
 def _rle_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
@@ -316,6 +335,7 @@ def _htj2k_encode(mod: Any, array: np.ndarray, p: ImageParams, *, qstep: float |
 _ADAPTERS: dict[str, Callable[..., Any]] = {
     "rle_decode": _rle_decode,
     "rle_encode": _rle_encode,
+    "rle_decode_spans": _rle_decode_spans,
     "ljpeg_decode": _ljpeg_decode,
     "ljpeg_encode": _ljpeg_encode,
     "jpeg_decode": _jpeg_decode,
@@ -351,7 +371,7 @@ _HTJ2K_MODULE = _first_built("dicomfast._native._htj2k", "dicomfast._native._j2k
 
 _CODECS = [
     Codec("RLE Lossless", (RLE_LOSSLESS,), "dicomfast._native._rle", "rle_decode",
-          "rle_encode"),
+          "rle_encode", span_decoder="rle_decode_spans"),
     Codec("JPEG Lossless", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), "dicomfast._native._ljpeg",
           "ljpeg_decode", "ljpeg_encode"),
     Codec("JPEG Baseline", (JPEG_BASELINE_8BIT,), "dicomfast._native._jpeg", "jpeg_decode",
