@@ -17,7 +17,7 @@ from dicomfast import dataset as _dataset
 from dicomfast.dataset import Dataset
 from dicomfast.element import DataElement
 from dicomfast.errors import UnsupportedTransferSyntaxError
-from dicomfast.pixels import ImageParams, pixel_source
+from dicomfast.pixels import ImageParams, encapsulated_frames, pixel_source
 from dicomfast.pixels.codecs import codec_for
 from dicomfast.pixels.encaps import encapsulate
 from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
@@ -55,14 +55,78 @@ def _copy(ds: Dataset) -> Dataset:
     return new
 
 
+OFFSET_TABLES = ("basic", "extended", "none")
+
+
+def _check_layout(offset_table: str | None, max_fragment_size: int | None) -> None:
+    if offset_table is not None and offset_table not in OFFSET_TABLES:
+        raise ValueError(f"offset_table is one of {OFFSET_TABLES}, not {offset_table!r}")
+    if max_fragment_size is not None and max_fragment_size < 2:
+        raise ValueError("max_fragment_size is at least 2 bytes")
+
+
+def _set_encapsulated(out: Dataset, frames: list[Any], syntax_uid: str | None,
+                      offset_table: str | None, max_fragment_size: int | None) -> None:
+    """Store encoded frames as the Pixel Data items of `out` (PS3.5 §A.4).
+
+    "basic" fills the Basic Offset Table (when every offset fits 32 bits);
+    "extended" leaves it empty and adds the Extended Offset Table and its lengths
+    (PS3.3 C.7.6.3.1.8: the two never carry offsets together); "none" leaves
+    frames to be found from the fragments.
+    """
+    table = offset_table or "basic"
+    if max_fragment_size is not None:
+        if syntax_uid == "1.2.840.10008.1.2.5":
+            raise ValueError("RLE Lossless frames are one fragment each (PS3.5 §A.4.2); "
+                             "max_fragment_size does not apply")
+        if table == "extended":
+            # Readers slice each frame out of the value by its offset and length
+            # (PS3.5 §A.4, PS3.3 C.7.6.3.1.8): a frame there is one fragment.
+            raise ValueError("the Extended Offset Table holds frames of one fragment each; "
+                             "max_fragment_size does not apply")
+        if table == "none" and len(frames) > 1:
+            raise ValueError("frames split into fragments need an offset table to be found "
+                             "again; use offset_table='basic' or 'extended'")
+    value, offsets, lengths = encapsulate(frames, with_offset_table=table == "basic",
+                                          max_fragment_size=max_fragment_size)
+    for t in (0x7FE00001, 0x7FE00002):
+        if t in out:
+            del out[t]
+    if table == "extended":
+        out[0x7FE00001] = DataElement(0x7FE00001, "OV", offsets)
+        out[0x7FE00002] = DataElement(0x7FE00002, "OV", lengths)
+    out[0x7FE00010] = DataElement(0x7FE00010, "OB", value, is_undefined_length=True)
+
+
+def refragment(ds: Dataset, *, offset_table: str | None = None,
+               max_fragment_size: int | None = None) -> Dataset:
+    """A copy of `ds` with its compressed frames laid out again (offset table,
+    fragment size) without decoding them."""
+    _check_layout(offset_table, max_fragment_size)
+    if not pixel_source(ds)[3]:
+        return ds
+    found = encapsulated_frames(ds)
+    out = _copy(ds)
+    source = getattr(ds, "transfer_syntax", None)
+    _set_encapsulated(out, [found.frame(i) for i in range(len(found))],
+                      source.uid if source is not None else None, offset_table,
+                      max_fragment_size)
+    out.__dict__["transfer_syntax"] = getattr(ds, "transfer_syntax", None)
+    return out
+
+
 def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
-              allow_lossy: bool = False, **encode_options: Any) -> Dataset:
+              allow_lossy: bool = False, offset_table: str | None = None,
+              max_fragment_size: int | None = None, **encode_options: Any) -> Dataset:
     """A copy of `ds` whose pixel data is stored in transfer syntax `target_uid`.
 
     Decoding lossy pixel data and storing it under any syntax keeps Lossy Image
     Compression "01": a lossy image never becomes a lossless claim. Encoding to
-    a lossy syntax needs `allow_lossy=True`.
+    a lossy syntax needs `allow_lossy=True`. For compressed targets,
+    `offset_table` ("basic", the default; "extended"; "none") and
+    `max_fragment_size` (default: one fragment per frame) choose the layout.
     """
+    _check_layout(offset_table, max_fragment_size)
     target = transfer_syntax(target_uid)
     source = getattr(ds, "transfer_syntax", None)
     frames = ds.frames(threads=threads)
@@ -112,9 +176,7 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
         else:
             for k in range(count):
                 one(k)
-        value, _, _ = encapsulate(encoded)
-        el = DataElement(0x7FE00010, "OB", value, is_undefined_length=True)
-        out[0x7FE00010] = el
+        _set_encapsulated(out, encoded, target.uid, offset_table, max_fragment_size)
         if target.uid in _LOSSY_METHOD:
             was_lossy = True
             size = sum(len(e) for e in encoded) or 1
@@ -135,3 +197,4 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
 
 
 _dataset.extensions["transcode"] = transcode
+_dataset.extensions["refragment"] = refragment

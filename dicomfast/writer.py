@@ -115,6 +115,17 @@ def _swapped(raw: bytes, size: int) -> bytes:
     return np.frombuffer(raw, f"u{size}").byteswap().tobytes()
 
 
+def _swap_size(ds: Dataset, el: DataElement, vr: str) -> int:
+    """Bytes per swapped unit. OW Pixel Data of 32- or 64-bit pixel cells swaps
+    whole cells, as the readers that wrote the big endian files in circulation
+    (and dicomfast's reader) expect, rather than 16-bit halves of a cell."""
+    if el.tag == 0x7FE00010 and vr == "OW":
+        bits = ds.get("BitsAllocated")  # the value (Dataset.get returns values)
+        if bits in (32, 64):
+            return bits // 8
+    return SWAP_SIZE[vr]
+
+
 def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
     """An element's value, encoded for `enc` (source bytes reused where they can be)."""
     vr = el.VR
@@ -127,7 +138,7 @@ def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
             return raw
         if vr in SWAP_SIZE:
             # Binary values change byte order with the transfer syntax (PS3.5 §7.3).
-            return _swapped(raw, SWAP_SIZE[vr])
+            return _swapped(raw, _swap_size(ds, el, vr))
     value = el.value
     if value is None:
         return b""
@@ -276,14 +287,18 @@ def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSynt
 def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
           transfer_syntax: str | None = None, preamble: bytes | None = None,
           undefined_length_sequences: bool | None = None, threads: int | None = None,
-          allow_lossy: bool = False) -> None:
+          allow_lossy: bool = False, offset_table: str | None = None,
+          max_fragment_size: int | None = None) -> None:
     """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file object).
 
     The preamble is 128 zero bytes unless `preamble` is given: a preamble read
     from a file is never written back on its own (CVE-2019-11687).
     `transfer_syntax` defaults to the one the data set was read in; another one
     transcodes the pixel data (on `threads` threads; lossy targets need
-    `allow_lossy=True`) in a copy, leaving `ds` as it is.
+    `allow_lossy=True`) in a copy, leaving `ds` as it is. For compressed pixel
+    data, `offset_table` ("basic", "extended" or "none") and `max_fragment_size`
+    lay the frames out again (PS3.5 §A.4) without decoding them when the syntax
+    stays the same; left at None, the frames are written as they are.
     """
     ts = _target_syntax(ds, transfer_syntax)
     if "PixelData" in ds:
@@ -295,7 +310,15 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
             if transcode is None:
                 raise UnsupportedTransferSyntaxError(
                     f"writing this pixel data as {ts.name} needs dicomfast.transcode")
-            ds = transcode(ds, ts.uid, threads=threads, allow_lossy=allow_lossy)
+            ds = transcode(ds, ts.uid, threads=threads, allow_lossy=allow_lossy,
+                           offset_table=offset_table, max_fragment_size=max_fragment_size)
+        elif encapsulated and (offset_table is not None or max_fragment_size is not None):
+            refragment = _dataset.extensions.get("refragment")
+            if refragment is None:
+                raise UnsupportedTransferSyntaxError(
+                    "laying out compressed frames again needs dicomfast.transcode")
+            ds = refragment(ds, offset_table=offset_table,
+                            max_fragment_size=max_fragment_size)
     if preamble is None:
         preamble = b"\0" * 128
     elif len(preamble) != 128:

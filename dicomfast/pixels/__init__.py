@@ -21,6 +21,7 @@ from dicomfast.pixels.native import check_out, decode_native, finish
 from dicomfast.pixels.params import ImageParams
 
 __all__ = ["ImageParams", "decode_frame", "decode_many", "decode_native", "encode_frame",
+           "encapsulated_frames",
            "pixel_source"]
 
 _EL_FRAGMENTS = 0x0008
@@ -70,6 +71,14 @@ def _encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool) -> Encap
                               eot_lengths=ds.get("ExtendedOffsetTableLengths"))
         ds.__dict__["_frames_cache"] = cached
     return cached
+
+
+def encapsulated_frames(ds: Any) -> EncapsulatedFrames:
+    """The compressed frames of `ds`, found once (offset tables, fragments, markers)."""
+    buf, tag, little, encapsulated, _ = pixel_source(ds)
+    if not encapsulated:
+        raise ValueError("the pixel data is not encapsulated")
+    return _encapsulated(ds, buf, ImageParams.from_dataset(ds, tag), little)
 
 
 def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
