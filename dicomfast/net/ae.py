@@ -30,7 +30,9 @@ from dicomfast.net.association import (
     Server,
     Settings,
 )
+from dicomfast.net.dimse_n import NResponse
 from dicomfast.net.pdu import check_ae_title
+from dicomfast.net.services import nscu
 from dicomfast.net.services.storage import VERIFICATION, StorageSCP, StoredObject
 from dicomfast.net.services.storescu import (
     StoreResult,
@@ -48,6 +50,7 @@ __all__ = ["AE", "AssociationAborted", "AssociationRejected", "StoreResult", "St
 
 _KNOWN_SYNTAXES = frozenset(ts.uid for ts in ALL_TRANSFER_SYNTAXES)
 _MAX_CONTEXTS = 128
+_N_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
 
 
 def is_storage_sop_class(uid: str) -> bool:
@@ -206,6 +209,60 @@ class AE:
     def store(self, host: str, port: int, sources: Iterable[str | os.PathLike | Dataset],
               **kw: Any) -> list[StoreResult]:
         return asyncio.run(self.store_async(host, port, sources, **kw))
+
+    # -- DIMSE-N (PS3.7 §10.1), one association per call -------------------------------
+    async def _n(self, op: Callable[..., Any], host: str, port: int, sop_class_uid: str,
+                 *args: Any, called_ae: str = "ANY-SCP", abstract_syntax: str | None = None,
+                 ssl: _ssl.SSLContext | None = None) -> Any:
+        abstract = abstract_syntax or sop_class_uid
+        assoc = await self.associate(host, port, [(abstract, list(_N_SYNTAXES))],
+                                     called_ae=called_ae, ssl=ssl)
+        async with assoc:
+            return await op(assoc, sop_class_uid, *args, abstract_syntax=abstract)
+
+    async def n_get_async(self, host: str, port: int, sop_class_uid: str,
+                          sop_instance_uid: str, attributes: Iterable[int] | None = None,
+                          **kw: Any) -> NResponse:
+        """N-GET: an NResponse (status, dataset); see services.nscu for the rest."""
+        return await self._n(nscu.n_get, host, port, sop_class_uid, sop_instance_uid,
+                             attributes, **kw)
+
+    async def n_set_async(self, host: str, port: int, sop_class_uid: str,
+                          sop_instance_uid: str, modifications: Dataset,
+                          **kw: Any) -> NResponse:
+        return await self._n(nscu.n_set, host, port, sop_class_uid, sop_instance_uid,
+                             modifications, **kw)
+
+    async def n_action_async(self, host: str, port: int, sop_class_uid: str,
+                             sop_instance_uid: str, action_type_id: int,
+                             information: Dataset | None = None, **kw: Any) -> NResponse:
+        return await self._n(nscu.n_action, host, port, sop_class_uid, sop_instance_uid,
+                             action_type_id, information, **kw)
+
+    async def n_create_async(self, host: str, port: int, sop_class_uid: str,
+                             attributes: Dataset | None = None,
+                             sop_instance_uid: str | None = None, **kw: Any) -> NResponse:
+        return await self._n(nscu.n_create, host, port, sop_class_uid, attributes,
+                             sop_instance_uid, **kw)
+
+    async def n_delete_async(self, host: str, port: int, sop_class_uid: str,
+                             sop_instance_uid: str, **kw: Any) -> NResponse:
+        return await self._n(nscu.n_delete, host, port, sop_class_uid, sop_instance_uid, **kw)
+
+    def n_get(self, *args: Any, **kw: Any) -> NResponse:
+        return asyncio.run(self.n_get_async(*args, **kw))
+
+    def n_set(self, *args: Any, **kw: Any) -> NResponse:
+        return asyncio.run(self.n_set_async(*args, **kw))
+
+    def n_action(self, *args: Any, **kw: Any) -> NResponse:
+        return asyncio.run(self.n_action_async(*args, **kw))
+
+    def n_create(self, *args: Any, **kw: Any) -> NResponse:
+        return asyncio.run(self.n_create_async(*args, **kw))
+
+    def n_delete(self, *args: Any, **kw: Any) -> NResponse:
+        return asyncio.run(self.n_delete_async(*args, **kw))
 
     # -- acceptor --------------------------------------------------------------------
     async def start_storage_scp(self, output_dir: str | os.PathLike, *, port: int = 0,
