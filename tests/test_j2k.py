@@ -19,8 +19,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import threading
-import time
 import warnings
 from dataclasses import replace
 
@@ -28,6 +26,7 @@ import numpy as np
 import pydicom
 import pytest
 from corpus import LJDATA, all_files, file_id, find
+from gil import ticks_while
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
 
@@ -711,24 +710,6 @@ def test_not_a_codestream(bad, capfd):
 
 # --- the GIL, and builds without the libraries ----------------------------------------------
 
-def _ticks_while(work) -> int:
-    """Iterations of a Python loop on this thread while `work` runs on another."""
-    done = threading.Event()
-
-    def run():
-        try:
-            work()
-        finally:
-            done.set()
-
-    ticks = 0
-    worker = threading.Thread(target=run)
-    worker.start()
-    while not done.is_set():
-        ticks += 1
-        time.sleep(0)
-    worker.join()
-    return ticks
 
 
 @needs_j2k
@@ -743,7 +724,7 @@ def test_decoding_releases_the_gil(which):
     out = np.empty(src.nbytes, np.uint8)
     calls = 20
     # held, the loop runs about once per call; released, many times per call
-    assert _ticks_while(lambda: [mod.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
+    assert ticks_while(lambda: [mod.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
 
 
 def test_missing_openjpeg_raises_codec_unavailable(monkeypatch):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 from corpus import LJDATA, all_files, file_id, find
+from gil import ticks_while
 
 import dicomfast
 from dicomfast.errors import DecodeError
@@ -256,26 +255,6 @@ def test_output_too_small_is_a_value_error():
         _jpegls.decode(data, np.empty(16, np.uint8))
 
 
-def _ticks_while(work) -> int:
-    """Iterations of a Python loop on this thread while `work` runs on another.
-
-    If the codec held the GIL, this thread could only run between its calls."""
-    done = threading.Event()
-
-    def run():
-        try:
-            work()
-        finally:
-            done.set()
-
-    ticks = 0
-    worker = threading.Thread(target=run)
-    worker.start()
-    while not done.is_set():
-        ticks += 1
-        time.sleep(0)
-    worker.join()
-    return ticks
 
 
 def test_decoding_releases_the_gil():
@@ -284,4 +263,4 @@ def test_decoding_releases_the_gil():
     out = np.empty(params.frame_nbytes, np.uint8)
     calls = max(1, 2_000_000 // params.pixels_per_frame)
     # held, the loop runs about once per call; released, thousands of times a second
-    assert _ticks_while(lambda: [_jpegls.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
+    assert ticks_while(lambda: [_jpegls.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
