@@ -31,6 +31,7 @@ import numpy as np
 import pydicom
 import pytest
 from corpus import all_files, find
+from peers import gdcm_image_for
 from pydicom.encaps import generate_frames
 
 from dicomfast._native import _ljpeg
@@ -147,31 +148,10 @@ def test_pylibjpeg_libjpeg(benchmark, case):
 
 
 def _gdcm_image(case: Case, frame: bytes):
-    import gdcm
-
-    fragment = gdcm.Fragment()
-    fragment.SetByteStringValue(frame)
-    fragments = gdcm.SequenceOfFragments.New()
-    fragments.AddFragment(fragment)
-    element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
-    element.SetValue(fragments.__ref__())
-    image = gdcm.Image()
-    image.SetNumberOfDimensions(2)
-    image.SetDimensions((case.cols, case.rows, 1))
-    image.SetDataElement(element)
-    pi = gdcm.PhotometricInterpretation.GetPIType(str(case.ds.PhotometricInterpretation))
-    image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi))
-    if case.spp > 1:
-        image.SetPlanarConfiguration(0)
-    ts = str(case.ds.file_meta.TransferSyntaxUID)
-    image.SetTransferSyntax(gdcm.TransferSyntax(
-        gdcm.TransferSyntax.JPEGLosslessProcess14_1 if ts.endswith(".70")
-        else gdcm.TransferSyntax.JPEGLosslessProcess14))
-    bits = int(case.ds.BitsAllocated)
-    stored = int(case.ds.get("BitsStored") or bits)
-    image.SetPixelFormat(gdcm.PixelFormat(case.spp, bits, stored, stored - 1,
-                                          int(case.ds.get("PixelRepresentation") or 0)))
-    return image
+    syntax = ("JPEGLosslessProcess14_1"
+              if str(case.ds.file_meta.TransferSyntaxUID).endswith(".70")
+              else "JPEGLosslessProcess14")
+    return gdcm_image_for(case, frame, syntax)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -32,6 +32,7 @@ import numpy as np
 import pydicom
 import pytest
 from corpus import all_files, find
+from peers import gdcm_image_for
 from pydicom.encaps import generate_frames
 
 from dicomfast._native import _rle
@@ -105,7 +106,7 @@ def _run(benchmark, case: Case, fn):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_dicomfast(benchmark, case):
-    decode, frames, size, dtype = _rle.decode, case.frames, case.frame_bytes, case.dtype
+    decode, frames, dtype = _rle.decode, case.frames, case.dtype
     geom = (case.rows, case.cols, case.spp, case.bits)
     shape = (case.n, case.rows, case.cols, case.spp)
     first, frame_shape = frames[0], shape[1:]
@@ -139,34 +140,12 @@ def test_pylibjpeg_rle(benchmark, case):
     _run(benchmark, case, lambda: [decode_frame(f, pixels, bits, "<") for f in frames])
 
 
-def _gdcm_image(case: Case, frame: bytes):
-    import gdcm
-
-    fragment = gdcm.Fragment()
-    fragment.SetByteStringValue(frame)
-    fragments = gdcm.SequenceOfFragments.New()
-    fragments.AddFragment(fragment)
-    element = gdcm.DataElement(gdcm.Tag(0x7FE0, 0x0010))
-    element.SetValue(fragments.__ref__())
-    image = gdcm.Image()
-    image.SetNumberOfDimensions(2)
-    image.SetDimensions((case.cols, case.rows, 1))
-    image.SetDataElement(element)
-    pi = gdcm.PhotometricInterpretation.GetPIType(str(case.ds.PhotometricInterpretation))
-    image.SetPhotometricInterpretation(gdcm.PhotometricInterpretation(pi))
-    if case.spp > 1:
-        image.SetPlanarConfiguration(0)
-    image.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.RLELossless))
-    stored = int(case.ds.get("BitsStored") or case.bits)
-    image.SetPixelFormat(gdcm.PixelFormat(case.spp, case.bits, stored, stored - 1,
-                                          int(case.ds.get("PixelRepresentation") or 0)))
-    return image
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gdcm(benchmark, case):
     pytest.importorskip("gdcm")
-    images = [_gdcm_image(case, f) for f in case.frames]
+    images = [gdcm_image_for(case, f, "RLELossless") for f in case.frames]
     # GetBuffer decodes the frame every time it is called.
     _run(benchmark, case, lambda: [image.GetBuffer() for image in images])
 
