@@ -185,6 +185,63 @@ def test_report(files):
     report(RESULTS, len(files[1]))
 
 
+# -- the same scan through Dask ------------------------------------------------------------
+# dicomfast.dask.read_table on a LocalCluster of two worker processes (one thread
+# each, started before timing) against the single-process scan on two threads:
+# what spreading over processes costs (graph, pickling, moving pandas frames) where
+# one machine's threads would do, before more machines pay it back.
+
+DASK_GROUP = f"scan {N_FILES} small files, {len(TAGS)} tags, Dask LocalCluster vs one process"
+DASK_RESULTS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _dask_run(benchmark, name: str, fn) -> None:
+    benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        DASK_RESULTS[name] = stats.stats.min
+
+
+@pytest.mark.benchmark(group=DASK_GROUP)
+def test_dask_read_table_2_workers(benchmark, files, dask_client):
+    from dicomfast.dask import read_table
+
+    folder, paths = files
+    _dask_run(benchmark, "dicomfast.dask.read_table, 2 worker processes",
+              lambda: read_table(paths, TAGS, files_per_partition=1000).compute())
+
+
+@pytest.mark.benchmark(group=DASK_GROUP)
+def test_dask_single_process_scan(benchmark, files):
+    folder, paths = files
+    _dask_run(benchmark, "dicomfast.scan(...).to_pandas(), 2 threads",
+              lambda: scan(paths, TAGS, threads=2).to_pandas())
+
+
+def test_dask_report(files):
+    if len(DASK_RESULTS) < 2:
+        pytest.skip("run with --benchmark-enable for the figures")
+    n = len(files[1])
+    for name, s in DASK_RESULTS.items():
+        print(f"  {name:48s} {n / s:10.0f} files/s")
+    one = DASK_RESULTS["dicomfast.scan(...).to_pandas(), 2 threads"]
+    two = DASK_RESULTS["dicomfast.dask.read_table, 2 worker processes"]
+    print(f"  Dask on 2 workers: {one / two:5.2f}x the single-process scan's speed")
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else N_FILES
     rounds = int(os.environ.get("ROUNDS", "5"))

@@ -762,7 +762,10 @@ def _scan_chunk(scanner: _FileScanner, paths: list[str], on_error: str,
     plans: _Plans = {}  # made per character set as files need them
     empty = [None] * (n_columns - 2 - len(ERROR_COLUMNS))
     total = 0
-    failures: dict[int, Exception] = {}
+    # (error type, message) by row. Not the exception: its traceback holds this
+    # frame, which holds the dict, a cycle that would keep each failed file's bytes
+    # alive until a full garbage collection, so memory would grow with the errors.
+    failures: dict[int, tuple[str, str]] = {}
     scan_one = scanner.scan
     rows = out[0]
     for path in paths:
@@ -785,13 +788,13 @@ def _scan_chunk(scanner: _FileScanner, paths: list[str], on_error: str,
             out[1].append(size)
             for k, v in enumerate(empty, 2):
                 out[k].append(v)
-            failures[n] = exc
+            failures[n] = (type(exc).__name__, str(exc))
     # The error columns are filled last: nothing to append for the files that worked.
     out[-2] = [None] * len(rows)
     out[-1] = [None] * len(rows)
-    for n, exc in failures.items():
-        out[-2][n] = type(exc).__name__
-        out[-1][n] = str(exc)
+    for n, (error_type, message) in failures.items():
+        out[-2][n] = error_type
+        out[-1][n] = message
     return out, total, len(failures)
 
 
