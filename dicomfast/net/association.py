@@ -153,6 +153,8 @@ class Association:
         self._reasm = D.Reassembler()
         self._sink: DataSink | None = None
         self._responses: dict[int, asyncio.Future] = {}
+        # Per message ID: who gets the pending responses (C-FIND/C-GET/C-MOVE streams).
+        self._on_pending: dict[int, Callable[[Dataset, bytes | None], None]] = {}
         self._message_id = 0
         self._send_lock = asyncio.Lock()
         self._established: asyncio.Future = self.loop.create_future()
@@ -437,6 +439,7 @@ class Association:
                 fut.set_exception(exc)
                 fut.exception()
         self._responses.clear()
+        self._on_pending.clear()
         if self._sink is not None:
             sink, self._sink = self._sink, None
             sink.abort()
@@ -511,8 +514,14 @@ class Association:
             log.warning("response to unknown message ID %s ignored", msg_id)
             return
         if status is not None and D.status_category(status.value) == "Pending":
-            return  # keep waiting for the final response (C-FIND/C-GET/C-MOVE)
+            # Keep waiting for the final response (C-FIND/C-GET/C-MOVE); a streaming
+            # requestor sees each pending one (PS3.7 §9.1.2, §9.1.3, §9.1.4).
+            callback = self._on_pending.get(msg_id)
+            if callback is not None:
+                callback(cmd, data)
+            return
         del self._responses[msg_id]
+        self._on_pending.pop(msg_id, None)
         if not fut.done():
             fut.set_result((cmd, data))
 
@@ -525,9 +534,11 @@ class Association:
                 return self._message_id
         raise DIMSEError("no free message ID")
 
-    async def send_message(self, context_id: int, cmd: Dataset, data: Any = None) -> None:
-        """Send one DIMSE message; messages never interleave (PS3.7 §8.1)."""
-        raw_cmd = D.encode_command(cmd)
+    async def send_message(self, context_id: int, cmd: Dataset | bytes,
+                           data: Any = None) -> None:
+        """Send one DIMSE message; messages never interleave (PS3.7 §8.1). `cmd` may
+        be a command set already encoded (a stream of identical pending responses)."""
+        raw_cmd = cmd if isinstance(cmd, bytes) else D.encode_command(cmd)
         max_value = D.max_pdv_value(self.peer_max_pdu, self.settings.max_send_pdu)
         async with self._send_lock:
             conn = self.conn
@@ -539,19 +550,24 @@ class Association:
                 if conn.must_wait:
                     await conn.drain()
 
-    async def send_request(self, context_id: int, cmd: Dataset,
-                           data: Any = None) -> asyncio.Future:
+    async def send_request(self, context_id: int, cmd: Dataset, data: Any = None, *,
+                           on_pending: Callable[[Dataset, bytes | None], None] | None = None
+                           ) -> asyncio.Future:
         """Send a request and return the future of its final response, a
-        (command, data or None) pair; the caller awaits it with :meth:`wait_response`."""
+        (command, data or None) pair; the caller awaits it with :meth:`wait_response`.
+        ``on_pending(command, data)`` is called for each pending response before it."""
         if self.abort_reason is not None:
             raise self.abort_reason
         msg_id = cmd.MessageID
         fut = self.loop.create_future()
         self._responses[msg_id] = fut
+        if on_pending is not None:
+            self._on_pending[msg_id] = on_pending
         try:
             await self.send_message(context_id, cmd, data)
         except BaseException:
             self._responses.pop(msg_id, None)
+            self._on_pending.pop(msg_id, None)
             raise
         return fut
 
