@@ -277,6 +277,16 @@ def _coerce(col: _Column, v: Any) -> Any:
 
 # -- one file ----------------------------------------------------------------------------
 
+_ALL_BYTES = 1 << 62
+try:
+    from dicomfast._native import _fileio  # (a package import: the layering linter sees it)
+
+    _read_head_native = _fileio.read_head
+except ImportError:  # a build without it
+    def _read_head_native(path: str, limit: int) -> tuple[bytes, int] | None:
+        return None
+
+
 def _read_head(path: str, limit: int | None) -> tuple[bytes, int]:
     """(the first `limit` bytes, or all with None; the file size)."""
     fd = os.open(path, _O_FLAGS)
@@ -326,7 +336,7 @@ _Plans = dict[bytes, tuple[Any, ...]]
 class _FileScanner:
     """Reads files and appends their rows to column lists; shared by the worker threads.
 
-    The hot path is plain Python around a few C calls per file and three per tag;
+    The hot path is plain Python around a few C calls per file (one for all its tags);
     it keeps to local names, bound methods and caches of decoded values, since that
     Python, not the C scanner, is most of the cost of a small file.
     """
@@ -338,6 +348,10 @@ class _FileScanner:
         self.table = vr_table()
         self.charsets: dict[bytes, tuple[str, ...]] = {}
         self.need_charset = any(c.vr in CHARSET_VRS for c in columns)
+        # What one top_values call fetches from each data set: SOP Class UID,
+        # Specific Character Set, then the data set columns in plan order.
+        self.data_tags = [_SOP_CLASS_UID, _SPECIFIC_CHARACTER_SET] + [
+            c.tag for c in columns if c.tag >> 16 != 2]
 
     def plan(self, out: list[list[Any]], charset: bytes) -> tuple[Any, ...]:
         """(encodings, File Meta plan, data set plan) for files whose (0008,0005) value
@@ -360,24 +374,31 @@ class _FileScanner:
             cache_vr = c.vr if c.vr in _SIMPLE_VRS else None
             plans[c.tag >> 16 != 2].append(
                 (c.tag, cache_vr, cache, c.multi, (c, fast), out[k].append))
-        return encodings, plans[0], plans[1]
+        return (encodings, plans[0], plans[1], [p[0] for p in plans[0]],
+                [p[0] for p in plans[1]])
 
     def scan(self, path: str, out: list[list[Any]], plans: _Plans) -> int:
         """Append one row (all but the error columns) to `out`; return the file size.
 
         On an exception the caller trims the columns back to its row count.
         """
-        fd = os.open(path, _O_FLAGS)
-        try:
-            if self.stop_before_pixels:
-                data = os.read(fd, _HEAD_BYTES)
-                # A short read is the whole file: no fstat needed.
-                size = len(data) if len(data) < _HEAD_BYTES else os.fstat(fd).st_size
-            else:
-                size = os.fstat(fd).st_size
-                data = os.read(fd, size) if size < 0x7FFF0000 else b""
-        finally:
-            os.close(fd)
+        # One native call (open, fstat, read, close with the GIL released) for the
+        # regular files that are almost all of a scan; os calls for the others.
+        head = _read_head_native(path, _HEAD_BYTES if self.stop_before_pixels else _ALL_BYTES)
+        if head is not None:
+            data, size = head
+        else:
+            fd = os.open(path, _O_FLAGS)
+            try:
+                if self.stop_before_pixels:
+                    data = os.read(fd, _HEAD_BYTES)
+                    # A short read is the whole file: no fstat needed.
+                    size = len(data) if len(data) < _HEAD_BYTES else os.fstat(fd).st_size
+                else:
+                    size = os.fstat(fd).st_size
+                    data = os.read(fd, size) if size < 0x7FFF0000 else b""
+            finally:
+                os.close(fd)
         while len(data) != size:
             n = len(out[0])
             try:
@@ -429,14 +450,16 @@ class _FileScanner:
         out[0].append(path)
         out[1].append(size)
         out[2].append(ts.uid if ts is not None else None)
-        p = index.find_top(_SOP_CLASS_UID)
-        src = index
-        if p < 0:
-            src, p = meta, meta.find_top(_MEDIA_SOP_CLASS_UID)
-        if p < 0:
+        # One call for the data set's values: SOP Class, Specific Character Set and
+        # the columns' (in the plans' order).
+        sop_class, charset_value, *data_values = index.top_values(self.data_tags)
+        if sop_class is None:
+            p = meta.find_top(_MEDIA_SOP_CLASS_UID)
+            sop_class = (None, 0, meta.value_bytes(p)) if p >= 0 else None
+        if sop_class is None:
             out[3].append(None)
         else:
-            raw = src.value_bytes(p)
+            raw = sop_class[2]
             uid = _SOP_CLASSES.get(raw)
             if uid is None:
                 uid = decode_value("UI", raw)
@@ -445,29 +468,26 @@ class _FileScanner:
             out[3].append(uid)
 
         charset = b""
-        if self.need_charset:
-            q = index.find_top(_SPECIFIC_CHARACTER_SET)
-            if q >= 0:
-                charset = index.value_bytes(q)
+        if self.need_charset and charset_value is not None:
+            charset = charset_value[2]
         chosen = plans.get(charset)
         if chosen is None:
             chosen = plans[charset] = self.plan(out, charset)
         encodings = chosen[0]
         mask = _EL_NOT_PLAIN
-        for idx, plan in ((meta, chosen[1]), (index, chosen[2])):
+        meta_values = meta.top_values(chosen[3]) if chosen[1] else ()
+        for idx, plan, values in ((meta, chosen[1], meta_values),
+                                  (index, chosen[2], data_values)):
             if not plan:
                 continue
-            find, vr_flags, value_bytes = idx.find_top, idx.vr_flags, idx.value_bytes
-            for tag, cache_vr, cache, multi, decoder, append in plan:
-                q = find(tag)
-                if q < 0:
+            for (tag, cache_vr, cache, multi, decoder, append), found in zip(plan, values):
+                if found is None:
                     append(None)
                     continue
-                vr, flags = vr_flags(q)
+                vr, flags, raw = found
                 if vr == cache_vr and not flags & mask:
                     # The usual case: the column's own VR, little endian; the value
                     # may have been seen before.
-                    raw = value_bytes(q)
                     v = cache.get(raw, cache)
                     if v is cache:
                         v = _cache_miss(decoder, vr, raw, encodings, cache)
@@ -476,6 +496,7 @@ class _FileScanner:
                     append(v)
                 else:
                     col = decoder[0]
+                    q = idx.find_top(tag)
                     append(_coerce(col, _value(idx, q, tag, vr, flags, col.vr, encodings)))
         return True
 

@@ -52,12 +52,8 @@ cdef extern from *:
 cdef long long _MAX_DIRECT = 1 << 30
 
 
-def read_small_file(path):
-    """The bytes of a regular file, or None when the caller should read it itself
-    (a special file, an empty or very large one, or a file that changed size).
-
-    Raises OSError, with the file name, when the file cannot be opened or read.
-    """
+cdef object _read(object path, long long limit):
+    """(up to `limit` first bytes, file size) of a regular file, or None."""
     cdef bytes encoded = os.fsencode(path)
     cdef const char *cpath = encoded
     cdef int fd
@@ -79,7 +75,7 @@ def read_small_file(path):
             df_set_errno(saved)
             PyErr_SetFromErrnoWithFilenameObject(OSError, path)
         return None
-    cdef size_t size = <size_t>st.st_size
+    cdef size_t size = <size_t>(st.st_size if st.st_size < limit else limit)
     cdef bytes data = PyBytes_FromStringAndSize(NULL, size)
     cdef char *buf = PyBytes_AS_STRING(data)
     cdef size_t got = 0
@@ -99,4 +95,23 @@ def read_small_file(path):
         PyErr_SetFromErrnoWithFilenameObject(OSError, path)
     if got != size:
         return None  # the file shrank while being read: let the caller retry
-    return data
+    return data, st.st_size
+
+
+def read_head(path, long long limit):
+    """(the first `limit` bytes of a regular file, or all of a shorter one; the file
+    size), or None when the caller should read it itself (a special file, an empty
+    or very large one, one that changed size). Raises OSError like open()."""
+    if limit <= 0:
+        raise ValueError("limit is a positive number of bytes")
+    return _read(path, limit)
+
+
+def read_small_file(path):
+    """The bytes of a regular file, or None when the caller should read it itself
+    (a special file, an empty or very large one, or a file that changed size).
+
+    Raises OSError, with the file name, when the file cannot be opened or read.
+    """
+    got = _read(path, _MAX_DIRECT)
+    return None if got is None else got[0]

@@ -262,6 +262,30 @@ cdef class ElementIndex:
             j = self.elems[j].end
         return -1
 
+    def top_values(self, tags):
+        """For each tag of `tags` (a sequence of ints): None when the data set has
+        no such top-level element, else (VR, flags, value bytes). One call for the
+        few attributes a scan wants from each of many files.
+        """
+        cdef Py_ssize_t n = len(tags), k
+        cdef list out = [None] * n
+        cdef size_t j
+        cdef uint32_t want
+        cdef df_element *e
+        for k in range(n):
+            want = tags[k]
+            # Top-level entries come in tag order in any valid data set; a linear
+            # walk per tag also copes with the ones that do not.
+            j = 0
+            while j < self.count and self.elems[j].tag != want:
+                j = self.elems[j].end
+            if j < self.count:
+                e = &self.elems[j]
+                out[k] = (vr_str(e.vr), e.flags,
+                          PyBytes_FromStringAndSize(<const char *>(self.data + e.offset),
+                                                    e.length))
+        return out
+
     def children_of_root(self):
         """Top-level entries (for an index of sequence content: its items)."""
         cdef size_t j = 0
