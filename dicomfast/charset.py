@@ -138,7 +138,7 @@ def _warn(message: str) -> None:
 def _is_text_codec(name: str) -> bool:
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL inside the term
         return False
     return getattr(info, "_is_text_encoding", True)
 
@@ -174,14 +174,22 @@ def python_encodings(specific_character_set: str | Sequence[str] | None) -> tupl
     stand-alone repertoire (UTF-8, GBK, GB18030) ignores, with a warning, any
     term that would make it a code extension (PS3.5 §6.1.2.5.4).
     """
+    if isinstance(specific_character_set, (bytes, bytearray, memoryview)):
+        # (0008,0005) with a wrong VR (OB, UN) arrives undecoded: CS is ASCII.
+        specific_character_set = bytes(specific_character_set).decode("latin-1")
     if not specific_character_set:
         terms: tuple[str, ...] = ("",)
     elif isinstance(specific_character_set, str):
         terms = tuple(specific_character_set.split("\\"))
     else:
-        terms = tuple(specific_character_set)
-    # CS values: leading and trailing spaces are not significant (PS3.5 §6.2).
-    terms = tuple((t or "").strip() for t in terms) or ("",)
+        try:
+            terms = tuple(specific_character_set)
+        except TypeError:  # a number (a wrong VR): an unknown term, below
+            terms = (str(specific_character_set),)
+    # CS values: leading and trailing spaces are not significant (PS3.5 §6.2). Terms
+    # that are not text (a wrong VR) become unknown terms: a warning, not a TypeError.
+    terms = tuple((t if isinstance(t, str) else str(t) if t is not None else "").strip()
+                  for t in terms) or ("",)
     cached = _cache.get(terms)
     if cached is not None:
         return cached

@@ -111,13 +111,22 @@ def main(argv: list[str] | None = None) -> int:
     p_tc.add_argument("--allow-lossy", action="store_true",
                       help="allow lossy target syntaxes")
     # Subcommands of the upper layers, imported here so `dump` stays light.
-    from dicomfast import deid_cli, render_cli, scan_cli
+    from dicomfast import deid_cli, print_cli, render_cli, scan_cli
+    from dicomfast.media.cli import add_subcommands as add_media_subcommands
     from dicomfast.net.cli import add_subcommands as add_net_subcommands
+    from dicomfast.net.ncli import add_subcommands as add_commit_subcommands
+    from dicomfast.net.qr_cli import add_subcommands as add_qr_subcommands
+    from dicomfast.web.cli import add_subcommands as add_web_subcommands
 
     add_net_subcommands(sub)
+    add_qr_subcommands(sub)
     scan_cli.add_subcommands(sub)
     render_cli.add_subcommands(sub)
     deid_cli.add_subcommands(sub)
+    add_media_subcommands(sub)
+    add_web_subcommands(sub)
+    print_cli.add_subcommands(sub)
+    add_commit_subcommands(sub)
     args = parser.parse_args(argv)
     if hasattr(args, "net_main"):
         return int(args.net_main(args))

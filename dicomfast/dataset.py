@@ -190,7 +190,14 @@ class Dataset:
         if enc is None:
             elems = self._map()
             if 0x00080005 in elems:
-                enc = python_encodings(self[0x00080005].value)
+                # The term itself is in the default repertoire (PS3.5 §6.1.2.5.1); with a
+                # wrong VR such as LO, decoding it asks for this data set's character
+                # set, so answer that with the default instead of recursing.
+                self.__dict__["_encodings"] = _DEFAULT_ENCODINGS
+                try:
+                    enc = python_encodings(self[0x00080005].value)
+                finally:
+                    self.__dict__["_encodings"] = None
             elif self._parent is not None:
                 enc = self._parent._charset()
             else:
@@ -359,6 +366,14 @@ class Dataset:
         """The dataset whose sequence holds this item, if any."""
         return self._parent
 
+    # -- preamble ----------------------------------------------------------------------
+    @property
+    def preamble_is_suspicious(self) -> bool:
+        """Whether the 128-byte preamble read from the file starts like an executable
+        or a script (see preamble_signature). Nothing runs it; dicomfast.write never
+        copies a read preamble into a new file (CVE-2019-11687)."""
+        return self.preamble is not None and preamble_signature(self.preamble) is not None
+
     # -- pixels ------------------------------------------------------------------------
     @property
     def pixel_array(self) -> Any:
@@ -417,6 +432,30 @@ class Dataset:
         return "\n".join(format_dataset(self))
 
     __str__ = __repr__
+
+
+# What a Part 10 preamble must not look like (PS3.10 §7.1 leaves its content to the
+# application, and a PE header there makes the file a valid Windows executable:
+# CVE-2019-11687). TIFF headers are legitimate (PS3.10 §7.5 dual-personality files)
+# and zeros are the norm, so neither is listed.
+_EXECUTABLE_MAGIC = (
+    (b"MZ", "DOS/PE executable"),
+    (b"\x7fELF", "ELF executable"),
+    (b"\xfe\xed\xfa\xce", "Mach-O executable"), (b"\xfe\xed\xfa\xcf", "Mach-O executable"),
+    (b"\xce\xfa\xed\xfe", "Mach-O executable"), (b"\xcf\xfa\xed\xfe", "Mach-O executable"),
+    (b"\xca\xfe\xba\xbe", "Mach-O universal binary or Java class"),
+    (b"#!", "script with an interpreter line"),
+    (b"PK\x03\x04", "ZIP archive (JAR, self-extracting)"),
+)
+
+
+def preamble_signature(preamble: bytes) -> str | None:
+    """What executable format a preamble starts with, or None for an innocuous one."""
+    head = bytes(preamble[:4])
+    for magic, kind in _EXECUTABLE_MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
 
 
 def top_level_dataset(index: Any, strict: bool) -> Dataset:

@@ -480,7 +480,8 @@ class _FileScanner:
                                   (index, chosen[2], data_values)):
             if not plan:
                 continue
-            for (tag, cache_vr, cache, multi, decoder, append), found in zip(plan, values):
+            for (tag, cache_vr, cache, multi, decoder, append), found in zip(
+                    plan, values, strict=True):
                 if found is None:
                     append(None)
                     continue

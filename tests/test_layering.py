@@ -25,3 +25,14 @@ def test_import_dicomfast_does_not_import_net():
                          cwd=Path(__file__).parent)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_dicomweb_imports_its_dependencies_on_use():
+    # dicomfast.web needs uvicorn (server) and urllib3 (client) only when used, and never
+    # the DIMSE stack; the server application itself imports no HTTP library.
+    code = ("import sys, dicomfast.web, dicomfast.web.app; "
+            "print(sorted(m for m in ('uvicorn', 'urllib3', 'dicomfast.net') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

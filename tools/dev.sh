@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 # Codec libraries dicomfast links, and the DICOM tools the tests use as oracles and peers.
 APT_PACKAGES=(build-essential pkg-config zlib1g-dev libopenjp2-7-dev libopenjph-dev
-              libcharls-dev libjpeg62-turbo-dev dcmtk libgdcm-tools python3-venv)
+              libcharls-dev libjpeg62-turbo-dev dcmtk libgdcm-tools python3-venv
+              orthanc orthanc-dicomweb clang libclang-rt-14-dev)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -39,6 +40,12 @@ case "${1:-test}" in
     shift || true
     # Run from the tests folder so `import dicomfast` is the installed build.
     pytest -q tests "$@"
+    # The C core under ASan + UBSan, then a 30 s libFuzzer smoke run per target
+    # (docs/robustness.md); only for the whole suite, not a pytest selection.
+    if [ $# -eq 0 ]; then
+      bash tools/sanitize.sh
+      bash tools/fuzz.sh all 30
+    fi
     ;;
   *)
     echo "usage: bash tools/dev.sh demo|test [pytest args]" >&2

@@ -7,6 +7,7 @@
 #define J2K_CAP 0xFF50u
 #define J2K_SIZ 0xFF51u
 #define J2K_COD 0xFF52u
+#define J2K_COC 0xFF53u
 #define J2K_TLM 0xFF55u
 #define J2K_QCD 0xFF5Cu
 #define J2K_SOT 0xFF90u
@@ -148,6 +149,19 @@ static df_status read_siz(const uint8_t *p, size_t len, uint64_t at, df_j2k_info
     return DF_OK;
 }
 
+/* Code-block width and height exponent offsets xcb, ycb (15444-1 Table A.18): each at
+ * most 8 and xcb + ycb at most 8 (blocks of at most 4096 samples). Decoders size
+ * their code-block buffers from these before reading any tile: OpenJPH 0.9 does not
+ * check them and asks for tens of GB for a 32 x 32 image (found by fuzz_htj2k;
+ * tests/fuzz_regressions/htj2k/oom-*), so refuse them here. */
+static df_status check_code_block(uint32_t xcb, uint32_t ycb, uint64_t at, df_error *err) {
+    if (xcb > 8 || ycb > 8 || xcb + ycb > 8)
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG,
+                       "code-block size exponents xcb=%u, ycb=%u (each and their sum at "
+                       "most 8)", xcb, ycb);
+    return DF_OK;
+}
+
 static df_status read_cod(const uint8_t *p, size_t len, uint64_t at, df_j2k_info *info,
                           df_error *err) {
     /* Scod, SGcod (progression, layers, MCT), SPcod (levels, code-block size and
@@ -166,7 +180,20 @@ static df_status read_cod(const uint8_t *p, size_t len, uint64_t at, df_j2k_info
         return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG,
                        "COD has progression %u, %u layers, %u levels", info->progression,
                        info->layers, info->levels);
-    return DF_OK;
+    return check_code_block(p[8], p[9], at, err);
+}
+
+/* COC (Table A.23): the code-block size of one component, which overrides COD's.
+ * Ccoc is one byte below 257 components, else two (A.6.2). */
+static df_status read_coc(const uint8_t *p, size_t len, uint64_t at, const df_j2k_info *info,
+                          df_error *err) {
+    size_t c_len = info->components < 257 ? 1 : 2;
+    if (len < 2 + c_len + 1 + 5)
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "COC segment of %zu bytes", len);
+    const uint8_t *sp = p + 2 + c_len + 1;  /* SPcoc: levels, xcb, ycb, style, transform */
+    if (sp[0] > 32)
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "COC has %u levels", sp[0]);
+    return check_code_block(sp[1], sp[2], at, err);
 }
 
 df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info,
@@ -224,6 +251,8 @@ df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info
         } else if (marker == J2K_COD && !have_cod) {
             st = read_cod(seg, len, at, info, err);
             have_cod = 1;
+        } else if (marker == J2K_COC && have_siz) {
+            st = read_coc(seg, len, at, info, err);
         } else if (marker == J2K_QCD && len >= 4) {
             /* Sqcd, then one byte per subband (no quantisation), one 16-bit
              * value (derived) or one per subband (expounded): Table A.27. */

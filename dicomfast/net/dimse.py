@@ -258,6 +258,10 @@ def message_pdus(context_id: int, command_bytes: bytes, data: Any,
         start += take
 
 
+# Largest command set the Reassembler buffers; docs/limits.md lists it.
+MAX_COMMAND_SET = 1 << 20
+
+
 class Reassembler:
     """Puts the PDVs of received P-DATA-TF PDUs back into messages (PS3.8 Annex E).
 
@@ -269,10 +273,11 @@ class Reassembler:
     the data set) raise DIMSEError: the caller aborts the association.
     """
 
-    __slots__ = ("_cmd_parts", "_context", "_expect_data")
+    __slots__ = ("_cmd_parts", "_cmd_len", "_context", "_expect_data")
 
     def __init__(self) -> None:
         self._cmd_parts: list[bytes] = []
+        self._cmd_len = 0
         self._context: int | None = None
         self._expect_data = False
 
@@ -291,9 +296,16 @@ class Reassembler:
                 raise DIMSEError("command fragment where a data set fragment was expected")
             self._context = context_id
             self._cmd_parts.append(bytes(data))
+            self._cmd_len += len(self._cmd_parts[-1])
+            # A command set is a few hundred bytes (PS3.7 §9.3, §10.3); a peer that
+            # never sets the last-fragment bit must not make us buffer without end.
+            if self._cmd_len > MAX_COMMAND_SET:
+                raise DIMSEError(f"command set longer than {MAX_COMMAND_SET} bytes "
+                                 f"(dimse.MAX_COMMAND_SET)")
             if control & CONTROL_LAST:
                 raw = b"".join(self._cmd_parts)
                 self._cmd_parts = []
+                self._cmd_len = 0
                 cmd = decode_command(raw)
                 expects = has_data_set(cmd)
                 out.append(("command", context_id, cmd, expects))

@@ -18,7 +18,7 @@ from dicomfast.errors import DecodeError, MalformedDataError
 from dicomfast.pixels.codecs import codec_for, decode_frame, encode_frame
 from dicomfast.pixels.encaps import EncapsulatedFrames, split_frames
 from dicomfast.pixels.native import check_out, decode_native, finish
-from dicomfast.pixels.params import ImageParams
+from dicomfast.pixels.params import ImageParams, check_decoded_size
 
 __all__ = ["ImageParams", "decode_frame", "decode_many", "decode_native", "encode_frame",
            "encapsulated_frames",
@@ -47,7 +47,15 @@ def pixel_source(ds: Any) -> tuple[Any, int, bool, bool, str]:
     while root.parent is not None:
         root = root.parent
     little = root.is_little_endian is not False
-    return el.value, tag, little, bool(el.is_undefined_length), vr
+    value = el.value
+    # Pixel Data is OB/OW (OF/OD for float); with another VR in the file (US, a text
+    # VR) its decoded value is numbers or text, not bytes (PS3.5 §8.1.1).
+    try:
+        memoryview(value)
+    except TypeError:
+        raise MalformedDataError(f"Pixel Data has VR {vr}, which holds no pixel bytes",
+                                 tag=tag) from None
+    return value, tag, little, bool(el.is_undefined_length), vr
 
 
 def _transfer_syntax_uid(ds: Any) -> str:
@@ -84,6 +92,8 @@ def encapsulated_frames(ds: Any) -> EncapsulatedFrames:
 def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
                          frames: range | list[int], out: np.ndarray | None,
                          threads: int | None) -> np.ndarray:
+    # The attributes alone size the output (and the frame index): check them first.
+    check_decoded_size(params, len(frames))
     found = _encapsulated(ds, buf, params, little)
     codec = codec_for(_transfer_syntax_uid(ds))
     n = len(frames)
@@ -196,6 +206,8 @@ def frames(ds: Any, indices: Any = None, *, out: np.ndarray | None = None,
         if not 0 <= i < n_all:
             raise IndexError(f"frame {i} of {n_all}")
     shape = (len(wanted), *params.frame_shape)
+    if encapsulated:  # native data was checked against the bytes present
+        check_decoded_size(params, len(wanted))
     result = np.empty(shape, params.dtype) if out is None else check_out(out, shape, params.dtype)
     if encapsulated:
         _decode_encapsulated(ds, buf, params, little, wanted, result, threads)
