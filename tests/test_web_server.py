@@ -132,8 +132,9 @@ def test_stow_qido_wado_end_to_end(stored):
     assert uid(found[0], "00201208") == len(paths)          # NumberOfStudyRelatedInstances
     assert found[0]["00100010"]["Value"][0] == {"Alphabetic": "Test^PAT-A"}
 
-    # WADO-RS study retrieve: every instance, byte-identical to what was stored.
-    r = get(server, f"/studies/{study}", accept=DICOM)
+    # WADO-RS study retrieve with transfer-syntax=*: every instance, byte-identical
+    # to what was stored.
+    r = get(server, f"/studies/{study}", accept=DICOM + "; transfer-syntax=*")
     assert r.status == 200
     parts = parts_of(r)
     assert len(parts) == len(paths)
@@ -141,6 +142,20 @@ def test_stow_qido_wado_end_to_end(stored):
         ds = pydicom.dcmread(io.BytesIO(part.data))
         assert part.data == sources[ds.SOPInstanceUID].read_bytes()
         assert f"transfer-syntax={ds.file_meta.TransferSyntaxUID}" in part.content_type
+
+    # With no transfer-syntax parameter: Explicit VR Little Endian (PS3.18 §8.7.3.5.2),
+    # the same pixels.
+    r = get(server, f"/studies/{study}", accept=DICOM)
+    assert r.status == 200
+    parts = parts_of(r)
+    assert len(parts) == len(paths)
+    for part in parts:
+        ds = pydicom.dcmread(io.BytesIO(part.data))
+        assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+        assert "transfer-syntax=1.2.840.10008.1.2.1" in part.content_type
+        ref = pydicom.dcmread(sources[ds.SOPInstanceUID])
+        if "PixelData" in ref:
+            np.testing.assert_array_equal(ds.pixel_array, ref.pixel_array)
 
     # Frames: pixel-exact against pydicom, native samples (octet-stream).
     for sop, path in sources.items():
@@ -510,3 +525,16 @@ def test_mutated_stow_bodies_never_5xx_and_4xx_stores_nothing(server, tmp_path):
             assert stored_files(server.root) == before
 
     check()
+
+
+def test_instance_syntax_default_follows_the_configuration():
+    from dicomfast.web.app import _instance_syntax
+    from dicomfast.web.http import parse_accept
+
+    explicit = "1.2.840.10008.1.2.1"
+    plain = parse_accept(DICOM)
+    assert _instance_syntax(plain, explicit) == explicit      # PS3.18 §8.7.3.5.2
+    assert _instance_syntax(plain, "*") is None               # configured: as stored
+    assert _instance_syntax(parse_accept(DICOM + "; transfer-syntax=*"), explicit) is None
+    rle = parse_accept(DICOM + "; transfer-syntax=1.2.840.10008.1.2.5")
+    assert _instance_syntax(rle, explicit) == "1.2.840.10008.1.2.5"

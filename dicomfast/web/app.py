@@ -67,6 +67,11 @@ class ServerConfig:
     max_part_size: int = 2 << 30
     max_parts: int = 100000
     spool_dir: str | None = None
+    # Transfer syntax of instances retrieved with no transfer-syntax parameter:
+    # Explicit VR Little Endian, the PS3.18 §8.7.3.5.2 default; "*" sends them as
+    # stored (no decoding, byte-identical), which clients get anyway by asking for
+    # transfer-syntax=*.
+    default_instance_syntax: str = "1.2.840.10008.1.2.1"
 
 
 def _uid(value: str, what: str) -> str:
@@ -300,7 +305,7 @@ class DicomWebApp:
     # -- WADO-RS -------------------------------------------------------------------------
     async def wado_instances(self, request: Request) -> Response:
         accept = parse_accept(request.header("accept"))
-        target = _instance_syntax(accept)
+        target = _instance_syntax(accept, self.config.default_instance_syntax)
         if target is not None:
             wado.check_target_syntax(target)
         records = await self._records(request)
@@ -493,20 +498,20 @@ def _supported(keyword: str, chain: tuple[str, ...]) -> bool:
         keyword not in K.SEQUENCE_KEYS
 
 
-def _instance_syntax(accept: list[MediaRange]) -> str | None:
+def _instance_syntax(accept: list[MediaRange], default: str) -> str | None:
     """The transfer syntax an instance retrieve asks for; None: as stored.
 
-    ``multipart/related; type="application/dicom"`` with no transfer-syntax, or
-    ``transfer-syntax=*``, gets the instances as stored, as most origin servers
-    answer; a named transfer syntax gets them transcoded (PS3.18 §8.7.3.5.2).
+    ``transfer-syntax=*`` gets the instances as stored; a named transfer syntax
+    gets them transcoded; none at all gets `default` (PS3.18 §8.7.3.5.2: Explicit
+    VR Little Endian, unless the server is configured with "*").
     """
     for item in accept:
         media = item.media
         if media == "multipart/related":
             media = item.params.get("type", "application/dicom").lower()
         if media in ("*/*", "application/*", "application/dicom"):
-            ts = item.params.get("transfer-syntax")
-            return None if ts in (None, "*") else ts
+            ts = item.params.get("transfer-syntax") or default
+            return None if ts == "*" else ts
     raise HTTPError(406, 'instances are multipart/related; type="application/dicom"')
 
 

@@ -46,6 +46,10 @@ def add_subcommands(subparsers: Any) -> None:
     g.add_argument("--token", help="require Authorization: Bearer TOKEN")
     g.add_argument("--basic", type=_basic, metavar="USER:PASS", help="require HTTP Basic")
     p.add_argument("--max-body-mb", type=int, default=4096, help="largest STOW body")
+    p.add_argument("--default-transfer-syntax", default="1.2.840.10008.1.2.1",
+                   metavar="UID_OR_*",
+                   help="instances retrieved with no transfer-syntax parameter: Explicit VR "
+                        "Little Endian (PS3.18 default) or '*' for as stored")
     p.set_defaults(run=run_web)
 
     p = subparsers.add_parser("web-find", help="QIDO-RS search on a DICOMweb server")
@@ -80,7 +84,8 @@ def run_web(args: argparse.Namespace) -> int:
     from dicomfast.web.server import serve
 
     app = create_app(args.dir, token=args.token, basic=args.basic,
-                     max_body_size=args.max_body_mb << 20)
+                     max_body_size=args.max_body_mb << 20,
+                     default_instance_syntax=args.default_transfer_syntax)
     print(f"dicomfast: DICOMweb on http://{args.host}:{args.port}/dicom-web "
           f"(archive {Path(args.dir).resolve()})", file=sys.stderr)
     serve(app, host=args.host, port=args.port)
