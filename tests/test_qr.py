@@ -352,3 +352,38 @@ def test_cancel_mid_move(qrscp, dest):
     result = asyncio.run(run())
     assert result.status == C.CANCEL
     assert 3 <= result.completed < 600 and result.remaining > 0 and result.failed == 0
+
+
+def test_move_sub_operations_name_the_originator(archive_root):
+    """Each C-STORE of a C-MOVE carries the Move Originator AE Title and Message ID
+    (PS3.7 §9.3.1.1, PS3.4 C.4.2.2.2), as pynetdicom's storage SCP receives them."""
+    from pynetdicom import AE as PynetAE
+    from pynetdicom import AllStoragePresentationContexts, evt
+
+    seen = []
+
+    def handle_store(event):
+        rq = event.request
+        seen.append((rq.MoveOriginatorApplicationEntityTitle, rq.MoveOriginatorMessageID))
+        return 0x0000
+
+    peer = PynetAE("PYDEST")
+    peer.supported_contexts = AllStoragePresentationContexts
+    server = peer.start_server((HOST, 0), block=False,
+                               evt_handlers=[(evt.EVT_C_STORE, handle_store)])
+    try:
+        port = server.server_address[1]
+        settings = _ae("DFQRSCP").settings
+        with BackgroundServer(lambda: start_qrscp(settings, archive_root, host=HOST,
+                                                  ae_table={"PYDEST": (HOST, port)},
+                                                  fsync=False)) as qr:
+            uid = f"{UID_ROOT}.22"
+            result = qrscu.move_sync(_ae("MOVER"), HOST, qr.port, {"StudyInstanceUID": uid},
+                                     "PYDEST", level="STUDY")
+    finally:
+        server.shutdown()
+    assert result.status == 0 and result.completed == len(seen) > 0
+    titles = {str(t).strip() for t, _ in seen}
+    ids = {int(i) for _, i in seen}
+    assert titles == {"MOVER"}
+    assert len(ids) == 1  # the C-MOVE-RQ's own Message ID, on every sub-operation

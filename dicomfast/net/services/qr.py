@@ -391,7 +391,11 @@ class QueryRetrieveSCP:
                 pending.append(task)
 
         try:
-            await send_all(target, sources(), on_result=on_result)
+            # The C-STORE sub-operations of a C-MOVE name the move's originator
+            # (PS3.4 C.4.2.2.2); a C-GET's go back to the originator itself.
+            originator = (assoc.calling_ae, cmd.MessageID) if is_move else None
+            await send_all(target, sources(), on_result=on_result,
+                           move_originator=originator)
         finally:
             if is_move:
                 try:

@@ -192,10 +192,14 @@ def choose(assoc: Association, item: Outgoing) -> tuple[int, bool] | None:
 
 async def send_all(assoc: Association, sources: Iterator[Any], *,
                    on_result: Callable[[StoreResult], None] | None = None,
-                   priority: int = D.PRIORITY_MEDIUM) -> list[StoreResult]:
+                   priority: int = D.PRIORITY_MEDIUM,
+                   move_originator: tuple[str, int] | None = None) -> list[StoreResult]:
     """C-STORE every source over `assoc`, keeping up to the negotiated window of
     requests outstanding; the next file is read while the previous one is sent.
-    Results come back in the order of `sources`; `on_result` sees each as it completes."""
+    Results come back in the order of `sources`; `on_result` sees each as it completes.
+    `move_originator`: (AE title, message ID) of the C-MOVE these stores serve, put
+    in each request (PS3.7 §9.3.1.1, Move Originator AE Title / Message ID)."""
+    origin_ae, origin_id = move_originator if move_originator is not None else (None, None)
     loop = asyncio.get_running_loop()
     results: list[tuple[int, StoreResult]] = []
     in_flight: list[asyncio.Future] = []
@@ -261,7 +265,7 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
             continue
         res = StoreResult(item.source, item.sop_instance_uid, None, size=len(data))
         rq = D.store_rq(assoc.next_message_id(), item.sop_class_uid, item.sop_instance_uid,
-                        priority)
+                        priority, origin_ae, origin_id)
         try:
             fut = await assoc.send_request(ctx_id, rq, data)
         except AssociationError as exc:
