@@ -38,7 +38,8 @@ case "${1:-test}" in
   test)
     python -m pip install -q '.[test]'
     shift || true
-    # Run from the tests folder so `import dicomfast` is the installed build.
+    # tests/conftest.py makes the tests folder the working directory, so that
+    # subprocesses import the installed build, not the source tree.
     pytest -q tests "$@"
     # The C core under ASan + UBSan, then a 30 s libFuzzer smoke run per target
     # (docs/robustness.md); only for the whole suite, not a pytest selection.
