@@ -88,7 +88,7 @@ def qrscp_process(files, tmp_path_factory):
         proc = subprocess.Popen([sys.executable, "-m", "dicomfast", "qrscp", "--port", str(port),
                                  "--dir", str(arc), "--aet", "DFQRSCP", "--host", HOST,
                                  "--ae-table", str(table), "--no-fsync"],
-                                cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                                cwd=str(ROOT / "tests"), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         try:
             wait_port(port, proc=proc, timeout=20)
