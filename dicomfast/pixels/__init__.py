@@ -17,7 +17,9 @@ from dicomfast import dataset as _dataset
 from dicomfast.errors import DecodeError, MalformedDataError
 from dicomfast.pixels.codecs import codec_for, decode_frame, encode_frame
 from dicomfast.pixels.encaps import EncapsulatedFrames, split_frames
-from dicomfast.pixels.native import check_out, decode_native, finish
+from dicomfast.pixels.native import (
+    check_out, decode_native, finish, needs_sign_extension, sign_extend,
+)
 from dicomfast.pixels.params import ImageParams, check_decoded_size
 
 __all__ = ["ImageParams", "decode_frame", "decode_many", "decode_native", "encode_frame",
@@ -110,6 +112,9 @@ def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
         # straight from the file's buffer.
         spans = [found.frames[i][2:] for i in frames]
         chunks = _chunks(n, threads)
+        # The sign extension is done by each thread on its share, not afterwards
+        # on one thread over the whole batch.
+        extend = needs_sign_extension(params)
 
         def batch(c: int) -> None:
             a, b = chunks[c]
@@ -118,8 +123,12 @@ def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
             except DecodeError as exc:
                 raise DecodeError(exc.detail, codec=codec.name,
                                   frame=frames[a + (exc.frame or 0)]) from None
+            if extend:
+                sign_extend(arr[a:b], params)
 
         _run(batch, len(chunks), threads)
+        if extend:  # done: finish must not extend again
+            params = replace(params, bits_stored=params.bits_allocated)
     else:
         def one(k: int) -> None:
             i = frames[k]

@@ -88,16 +88,26 @@ def decode_native(
     return finish(arr, p, n, out is not None)
 
 
+def needs_sign_extension(p: ImageParams) -> bool:
+    """Two's complement in fewer bits than allocated (PS3.5 §8.1.1)."""
+    return (p.pixel_representation == 1 and p.bits_stored < p.bits_allocated
+            and p.bits_allocated > 1 and not p.float_pixels)
+
+
+def sign_extend(arr: np.ndarray, p: ImageParams) -> None:
+    """Extend the sign of BitsStored-bit samples to the whole word, in place (numpy
+    releases the GIL here, so slices of one batch can be done on several threads)."""
+    shift = p.bits_allocated - p.bits_stored
+    np.left_shift(arr, shift, out=arr)
+    np.right_shift(arr, shift, out=arr)
+
+
 def finish(arr: np.ndarray, p: ImageParams, n: int, in_place: bool) -> np.ndarray:
     """Sign-extend, de-planarize and shape a (frames, pixels) array."""
-    if (p.pixel_representation == 1 and p.bits_stored < p.bits_allocated
-            and p.bits_allocated > 1 and not p.float_pixels):
-        # Two's complement in fewer bits than allocated (PS3.5 §8.1.1): extend the sign.
-        shift = p.bits_allocated - p.bits_stored
+    if needs_sign_extension(p):
         if not arr.flags.writeable:
             arr = arr.copy()
-        np.left_shift(arr, shift, out=arr)
-        np.right_shift(arr, shift, out=arr)
+        sign_extend(arr, p)
     if p.samples_per_pixel > 1 and p.planar_configuration == 1:
         planar = arr.reshape(n, p.samples_per_pixel, p.rows, p.columns)
         inter = np.ascontiguousarray(planar.transpose(0, 2, 3, 1))
