@@ -18,7 +18,11 @@ from dicomfast.errors import DecodeError, MalformedDataError
 from dicomfast.pixels.codecs import codec_for, decode_frame, encode_frame
 from dicomfast.pixels.encaps import EncapsulatedFrames, split_frames
 from dicomfast.pixels.native import (
-    check_out, decode_native, finish, needs_sign_extension, sign_extend,
+    check_out,
+    decode_native,
+    finish,
+    needs_sign_extension,
+    sign_extend,
 )
 from dicomfast.pixels.params import ImageParams, check_decoded_size
 
