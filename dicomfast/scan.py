@@ -278,10 +278,13 @@ def _coerce(col: _Column, v: Any) -> Any:
 # -- one file ----------------------------------------------------------------------------
 
 _ALL_BYTES = 1 << 62
+_READ_BATCH = 32  # files whose heads one native call reads
+_read_heads_native: Any = None
 try:
     from dicomfast._native import _fileio  # (a package import: the layering linter sees it)
 
     _read_head_native = _fileio.read_head
+    _read_heads_native = _fileio.read_heads
 except ImportError:  # a build without it
     def _read_head_native(path: str, limit: int) -> tuple[bytes, int] | None:
         return None
@@ -377,14 +380,20 @@ class _FileScanner:
         return (encodings, plans[0], plans[1], [p[0] for p in plans[0]],
                 [p[0] for p in plans[1]])
 
-    def scan(self, path: str, out: list[list[Any]], plans: _Plans) -> int:
+    def scan(self, path: str, out: list[list[Any]], plans: _Plans, head: Any = None) -> int:
         """Append one row (all but the error columns) to `out`; return the file size.
 
-        On an exception the caller trims the columns back to its row count.
+        `head`: what :func:`_fileio.read_heads` gave for this file, when the caller
+        read a batch. On an exception the caller trims the columns back to its row
+        count.
         """
-        # One native call (open, fstat, read, close with the GIL released) for the
-        # regular files that are almost all of a scan; os calls for the others.
-        head = _read_head_native(path, _HEAD_BYTES if self.stop_before_pixels else _ALL_BYTES)
+        if isinstance(head, OSError):
+            raise head
+        if head is None:
+            # One native call (open, fstat, read, close) for the regular files that
+            # are almost all of a scan; os calls for the others.
+            head = _read_head_native(path,
+                                     _HEAD_BYTES if self.stop_before_pixels else _ALL_BYTES)
         if head is not None:
             data, size = head
         else:
@@ -790,10 +799,17 @@ def _scan_chunk(scanner: _FileScanner, paths: list[str], on_error: str,
     failures: dict[int, tuple[str, str]] = {}
     scan_one = scanner.scan
     rows = out[0]
-    for path in paths:
+    # Heads are read a batch at a time, the batch's system calls in one stretch
+    # without the GIL: other threads parse while this one reads, and the GIL
+    # changes hands once a batch rather than once a file.
+    heads: list[Any] = []
+    batched = scanner.stop_before_pixels and _read_heads_native is not None
+    for j, path in enumerate(paths):
+        if batched and j % _READ_BATCH == 0:
+            heads = _read_heads_native(paths[j:j + _READ_BATCH], _HEAD_BYTES)
         n = len(rows)
         try:
-            total += scan_one(path, out, plans)
+            total += scan_one(path, out, plans, heads[j % _READ_BATCH] if batched else None)
         except Exception as exc:
             if on_error == "raise":
                 raise

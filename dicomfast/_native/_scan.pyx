@@ -18,6 +18,9 @@ from dicomfast._native.dfcore cimport (
     df_scan_vr_hash_build, df_status, df_vr_entry, df_vr_mask,
 )
 
+# Buffers at least this long are scanned with the GIL released.
+cdef size_t NOGIL_BYTES = 256 * 1024
+
 cdef dict _AMBIGUOUS = {
     0x7873: "US or SS",   # 'xs'
     0x6F78: "OB or OW",   # 'ox'
@@ -404,7 +407,13 @@ cdef ElementIndex _scan_into(object source, const uint8_t[::1] view, bint little
     if idx.elems == NULL:
         raise MemoryError()
     while True:
-        with nogil:
+        if idx.data_len >= NOGIL_BYTES:
+            with nogil:
+                st = df_scan_dataset(idx.data, idx.data_len, idx.elems, cap, &res, &opts,
+                                     &err)
+        else:
+            # A header scans in about a microsecond: handing the GIL over for that
+            # long costs other threads more (a convoy of switches) than it gives.
             st = df_scan_dataset(idx.data, idx.data_len, idx.elems, cap, &res, &opts, &err)
         if st != DF_E_OUTPUT_TOO_SMALL:
             break
