@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -129,10 +130,17 @@ def test_find_non_ascii_keys(qrscp):
         assert ds.SpecificCharacterSet == "ISO_IR 192"
 
 
+# Set by the test once its C-CANCEL-RQ is on the way.
+_CANCEL_SENT = threading.Event()
+
+
 def _slow_source(level, ident, model):
-    """20,000 answers, produced at a pace a loopback socket cannot hide: the SCP is
-    still answering when the C-CANCEL-RQ arrives."""
+    """20,000 answers. After the first few hundred the source waits until the test
+    has sent its C-CANCEL-RQ, so the SCP is still answering when it arrives however
+    slow the machine; then it goes on at a pace a loopback socket cannot hide."""
     for i in range(20000):
+        if i == 256:
+            _CANCEL_SENT.wait(30)
         if i % 50 == 0:
             time.sleep(0.002)
         yield {"StudyInstanceUID": f"{UID_ROOT}.9.{i}", "PatientName": f"Name^{i}"}
@@ -159,6 +167,7 @@ def test_cancel_mid_find():
                 got += 1
                 if got == 3:
                     await stream.cancel()
+                    _CANCEL_SENT.set()
             first = (got, stream.status)
             # The association goes on: a second query is answered.
             again = await qrscu.start_find(assoc, {"StudyInstanceUID": ""}, level="STUDY",
@@ -168,6 +177,7 @@ def test_cancel_mid_find():
                 n += 1
             return first, n, again.status
 
+    _CANCEL_SENT.clear()
     with BackgroundServer(start) as server:
         (got, status), n, status2 = asyncio.run(run(server.port))
     assert status == C.CANCEL
