@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -93,6 +92,7 @@ def printscp(port: int, output_dir: str, aet: str = _DEFAULT_AET, *, host: str |
              max_image_boxes: int = 64, dpi: int = 100) -> int:
     """Serve Print Management until interrupted, writing sheets as PNG into `output_dir`."""
     from dicomfast.net.association import Settings
+    from dicomfast.net.cli import serve_until_stopped
     from dicomfast.net.services.router import ServiceRouter
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -103,19 +103,8 @@ def printscp(port: int, output_dir: str, aet: str = _DEFAULT_AET, *, host: str |
 
     async def main() -> None:
         server = await router.start(Settings(ae_title=aet), host=host, port=port)
-        print(f"printscp {aet} listening on port {server.port}, sheets in {output_dir}",
-              flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
-        try:
-            await stop.wait()
-        finally:
-            await server.close()
+        await serve_until_stopped(server, f"printscp {aet} listening on port {server.port}, "
+                                  f"sheets in {output_dir}", out=sys.stdout)
 
     try:
         asyncio.run(main())

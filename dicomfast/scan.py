@@ -33,10 +33,11 @@ from dicomfast._native import _scan
 from dicomfast.charset import python_encodings
 from dicomfast.dataset import Sequence, top_level_dataset
 from dicomfast.dictionary import dictionary_entry
-from dicomfast.errors import InvalidDicomError, UnsupportedTransferSyntaxError
-from dicomfast.part10 import read
+from dicomfast.errors import InvalidDicomError
+from dicomfast.part10 import _TS_BY_RAW, read
+from dicomfast.part10 import _lookup_transfer_syntax as _transfer_syntax
 from dicomfast.tag import Tag, tag_to_str
-from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
+from dicomfast.transfer_syntax import TransferSyntax
 from dicomfast.values import decode_value
 from dicomfast.vr import CHARSET_VRS
 
@@ -308,29 +309,9 @@ def _read_head(path: str, limit: int | None) -> tuple[bytes, int]:
         os.close(fd)
 
 
-_TS_BY_RAW: dict[bytes, TransferSyntax | None] = {}
 _SOP_CLASSES: dict[bytes, Any] = {}
 #: Stands in for the File Meta of a file that has none.
 _NO_ELEMENTS = _scan.scan(b"")
-
-
-def _transfer_syntax(raw: bytes | None) -> TransferSyntax | None:
-    """The transfer syntax of a raw (0002,0010) value, cached by its bytes."""
-    if raw is None:
-        return None
-    ts = _TS_BY_RAW.get(raw)
-    if ts is None:
-        uid = raw.decode("ascii", "replace").strip("\0 ")
-        if not uid:
-            return None
-        try:
-            ts = transfer_syntax(uid)
-        except UnsupportedTransferSyntaxError:
-            raise UnsupportedTransferSyntaxError(
-                f"unknown transfer syntax {uid!r} in (0002,0010)") from None
-        if len(_TS_BY_RAW) < 256:  # the registry is finite; stay bounded anyway
-            _TS_BY_RAW[raw] = ts
-    return ts
 
 
 _Plans = dict[bytes, tuple[Any, ...]]

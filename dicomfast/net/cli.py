@@ -30,6 +30,23 @@ def _fail(message: str) -> int:
     return 1
 
 
+async def serve_until_stopped(server: Any, banner: str, out: Any = None) -> None:
+    """Say `banner` (on stderr unless `out` is given), then serve until SIGINT or
+    SIGTERM, and close the server. Shared by the command-line servers."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread, or a platform without signal handlers
+    print(banner, file=out if out is not None else sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
 def _client_tls(tls: bool, ca_file: str | None) -> ssl.SSLContext | None:
     if not tls and ca_file is None:
         return None
@@ -102,17 +119,8 @@ def storescp(port: int, output_dir: str, aet: str = _DEFAULT_AET, *, host: str |
         server = await ae.start_storage_scp(output_dir, port=port, host=host, fsync=fsync,
                                             max_associations=max_associations, ssl=ssl_ctx,
                                             called_ae_required=require_called_aet)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
-        print(f"dicomfast storescp: {aet} listening on port {server.port}, "
-              f"writing to {os.path.abspath(output_dir)}", file=sys.stderr, flush=True)
-        await stop.wait()
-        await server.close()
+        await serve_until_stopped(server, f"dicomfast storescp: {aet} listening on port "
+                                  f"{server.port}, writing to {os.path.abspath(output_dir)}")
 
     try:
         asyncio.run(main())

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import time
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from dicomfast.errors import DicomfastError
 from dicomfast.net import dimse as D
 from dicomfast.net.ae import AE
+from dicomfast.net.cli import _fail, serve_until_stopped
 from dicomfast.net.services import identifiers as I
 from dicomfast.net.services import qrscu
 from dicomfast.progress import Progress
@@ -34,9 +34,6 @@ from dicomfast.progress import Progress
 _DEFAULT_AET = "DICOMFAST"
 
 
-def _fail(message: str) -> int:
-    print(f"dicomfast: {message}", file=sys.stderr)
-    return 1
 
 
 def parse_keys(keys: list[str]) -> dict[str, Any]:
@@ -172,17 +169,8 @@ def qrscp(port: int, root: str, aet: str = _DEFAULT_AET, *, host: str | None = N
         server = await start_qrscp(ae.settings, root, port=port, host=host, ae_table=table,
                                    worklist=worklist, fsync=fsync,
                                    called_ae_required=require_called_aet)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, stop.set)
-            except (NotImplementedError, RuntimeError):
-                pass
-        print(f"dicomfast qrscp: {aet} listening on port {server.port}, archive "
-              f"{os.path.abspath(root)}", file=sys.stderr, flush=True)
-        await stop.wait()
-        await server.close()
+        await serve_until_stopped(server, f"dicomfast qrscp: {aet} listening on port "
+                                  f"{server.port}, archive {os.path.abspath(root)}")
 
     try:
         asyncio.run(main())
