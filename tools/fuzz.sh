@@ -14,8 +14,6 @@
 # file there through the Python entry point in the normal test suite.
 #
 # Environment: FUZZ_DIR (default build/fuzz) holds binaries, corpora and logs;
-# FUZZ_SEED (default 1) fixes libFuzzer's random seed, so a smoke run repeats the
-# same mutations; set it to 0 for a fresh seed each run (longer campaigns).
 # PYTHON (default .venv/bin/python, else python3) runs the seed generator and must
 # import dicomfast; CC/CXX default to clang/clang++; FUZZ_JOBS is unused (one
 # process per target: the machines that run this have few cores).
@@ -127,7 +125,7 @@ run_target() {
   dict=$(target_dict "$t")
   args=(-max_total_time="$secs" -max_len="$(target_max_len "$t")" -timeout=10
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1
-        -artifact_prefix="$art" -seed="${FUZZ_SEED:-1}")
+        -artifact_prefix="$art")
   [ -n "$dict" ] && args+=(-dict="$dict")
   echo "fuzz: running $t for ${secs}s"
   rc=0
