@@ -506,6 +506,35 @@ def test_htj2k_decoding_falls_back_to_openjpeg_for_part1_codestreams():
                                   decode_frame(data, params, J2K_LOSSLESS))
 
 
+@needs_j2k
+@needs_htj2k
+def test_htj2k_decoder_choice(monkeypatch):
+    """OpenJPEG decodes HTJ2K frames by default (OpenJPH 0.9 asserts on some malformed
+    packet headers); OpenJPH on request, for trusted input. Both give the same pixels,
+    and each choice really reaches its library."""
+    from dicomfast.pixels import codecs
+
+    params = ImageParams(64, 64, bits_allocated=16, bits_stored=16, pixel_representation=1)
+    src = np.random.default_rng(5).integers(-3000, 3000, (64, 64), dtype=np.int16)
+    data = encode_frame(src, HTJ2K_LOSSLESS, params)
+    assert codecs._htj2k_decoder == "openjpeg"
+    used = []
+    for mod in (_j2k, _htj2k):
+        real = mod.decode
+        monkeypatch.setattr(mod, "decode", lambda *a, _r=real, _m=mod, **k: (
+            used.append(_m.__name__), _r(*a, **k))[1])
+    np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+    previous = codecs.set_htj2k_decoder("openjph")
+    try:
+        assert previous == "openjpeg"
+        np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+    finally:
+        codecs.set_htj2k_decoder(previous)
+    assert used == ["dicomfast._native._j2k", "dicomfast._native._htj2k"]
+    with pytest.raises(ValueError, match="openjph"):
+        codecs.set_htj2k_decoder("kakadu")
+
+
 # --- options: reduce, threads, strict ----------------------------------------------------
 
 @needs_j2k

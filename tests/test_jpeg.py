@@ -269,6 +269,23 @@ def test_strict_turns_warnings_into_errors(capfd):
     assert capfd.readouterr() == ("", "")
 
 
+def test_stuffed_zero_before_a_marker_is_skipped_as_libjpeg_does(capfd):
+    """0xFF 0x00 outside a scan is extraneous data to libjpeg, not a marker. Read as
+    a marker, the next two bytes would be taken for a segment length, and the marker
+    reader could skip a frame header that libjpeg decodes (or report one it never
+    sees): the size it reports would not be the size decoded."""
+    data, params = _frame(find("SC_rgb_dcmtk_+eb+cy+np.dcm"))
+    sof = data.find(b"\xff\xc0")
+    noisy = data[:sof] + b"\xff\x00" + data[sof:]
+    info = _jpeg.info(noisy, params.photometric_interpretation)
+    assert (info["rows"], info["columns"]) == (params.rows, params.columns)
+    np.testing.assert_array_equal(decode_frame(noisy, params, BASELINE),
+                                  decode_frame(data, params, BASELINE))
+    with pytest.raises(DecodeError):
+        decode_frame(noisy, params, BASELINE, strict=True)
+    assert capfd.readouterr() == ("", "")
+
+
 def test_output_too_small_is_a_value_error():
     data, _ = _frame(find("SC_rgb_dcmtk_+eb+cy+np.dcm"))
     with pytest.raises(ValueError):

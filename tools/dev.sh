@@ -41,11 +41,11 @@ case "${1:-test}" in
     # tests/conftest.py makes the tests folder the working directory, so that
     # subprocesses import the installed build, not the source tree.
     pytest -q tests "$@"
-    # The C core under ASan + UBSan, then a 30 s libFuzzer smoke run per target
+    # The C core under ASan + UBSan, then the fixed-seed libFuzzer smoke run
     # (docs/robustness.md); only for the whole suite, not a pytest selection.
     if [ $# -eq 0 ]; then
       bash tools/sanitize.sh
-      bash tools/fuzz.sh all 30
+      bash tools/fuzz.sh smoke
     fi
     ;;
   *)

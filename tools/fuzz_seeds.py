@@ -135,11 +135,11 @@ def seeds(target: str, max_bytes: int) -> Iterator[bytes]:
             yield bytes([0]) + frame
             yield bytes([1]) + frame
         if target == "j2k":
-            # HTJ2K frames go through OpenJPEG too (it decodes them from 2.5).
+            # HTJ2K frames go through OpenJPEG too: it decodes them from 2.5, and it is
+            # the decoder dicomfast uses for them by default.
             for frame, _ in _first_frames(HTJ2K, max_bytes):
                 yield bytes([0]) + frame
-        else:
-            yield from _encoded_htj2k()
+        yield from _encoded_htj2k()
     elif target == "jpeg":
         for frame, _ in _first_frames(JPEG, max_bytes):
             yield bytes([0]) + frame

@@ -10,6 +10,7 @@
 #define J2K_COC 0xFF53u
 #define J2K_TLM 0xFF55u
 #define J2K_QCD 0xFF5Cu
+#define J2K_QCC 0xFF5Du
 #define J2K_SOT 0xFF90u
 #define J2K_SOP 0xFF91u
 #define J2K_EPH 0xFF92u
@@ -185,7 +186,7 @@ static df_status read_cod(const uint8_t *p, size_t len, uint64_t at, df_j2k_info
 
 /* COC (Table A.23): the code-block size of one component, which overrides COD's.
  * Ccoc is one byte below 257 components, else two (A.6.2). */
-static df_status read_coc(const uint8_t *p, size_t len, uint64_t at, const df_j2k_info *info,
+static df_status read_coc(const uint8_t *p, size_t len, uint64_t at, df_j2k_info *info,
                           df_error *err) {
     size_t c_len = info->components < 257 ? 1 : 2;
     if (len < 2 + c_len + 1 + 5)
@@ -193,7 +194,35 @@ static df_status read_coc(const uint8_t *p, size_t len, uint64_t at, const df_j2
     const uint8_t *sp = p + 2 + c_len + 1;  /* SPcoc: levels, xcb, ycb, style, transform */
     if (sp[0] > 32)
         return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "COC has %u levels", sp[0]);
+    if (sp[0] > info->max_levels)
+        info->max_levels = sp[0];
     return check_code_block(sp[1], sp[2], at, err);
+}
+
+/* QCD (Table A.27) or QCC (Table A.30, after its component index): the style, then
+ * one byte per subband (no quantisation), one 16-bit step (scalar derived) or one
+ * per subband (scalar expounded). Returns the style; *bands gets the subband count. */
+static df_status read_quant(const uint8_t *p, size_t len, size_t skip, uint64_t at,
+                            uint32_t *style, uint32_t *bands, df_error *err) {
+    if (len < 3 + skip)
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "quantisation segment of %zu bytes",
+                       len);
+    size_t body = len - 3 - skip;
+    *style = p[2 + skip] & 0x1F;
+    if (*style > 2)
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "quantisation style %u", *style);
+    *bands = *style == 0 ? (uint32_t)body : *style == 1 ? 1u : (uint32_t)(body / 2);
+    if (*bands == 0 || (*style != 0 && body % 2 != 0) || (*style == 1 && body != 2))
+        return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG,
+                       "quantisation segment of %zu bytes does not fit style %u", len, *style);
+    return DF_OK;
+}
+
+/* Fold one QCD/QCC into the summary the decoders check against the levels. */
+static void note_quant(df_j2k_info *info, uint32_t style, uint32_t bands) {
+    info->quant_styles |= 1u << style;
+    if (style != 1 && (info->min_quant_bands == 0 || bands < info->min_quant_bands))
+        info->min_quant_bands = bands;
 }
 
 df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info,
@@ -219,7 +248,7 @@ df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info
         return df_fail(err, DF_E_MALFORMED, base, DF_NO_TAG,
                        "not a JPEG 2000 codestream: it must start with SOC then SIZ");
     c.pos = 2;
-    int have_siz = 0, have_cod = 0;
+    int have_siz = 0, have_cod = 0, have_qcd = 0;
     for (;;) {
         if (!df_cursor_has(&c, 2))
             return df_fail(err, DF_E_DECODE, base + c.pos, DF_NO_TAG,
@@ -245,20 +274,32 @@ df_status df_j2k_info_read(const uint8_t *src, size_t src_len, df_j2k_info *info
         const uint8_t *seg = c.base + c.pos + 2;
         uint64_t at = base + c.pos;
         df_status st = DF_OK;
-        if (marker == J2K_SIZ && !have_siz) {
+        /* SIZ, COD and QCD occur once in a main header (15444-1 Table A.2); decoders
+         * differ on which of two they would use, so a second one is refused. */
+        if ((marker == J2K_SIZ && have_siz) || (marker == J2K_COD && have_cod) ||
+            (marker == J2K_QCD && have_qcd))
+            return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG,
+                           "second 0x%04X marker segment in the main header", marker);
+        if (marker == J2K_SIZ) {
             st = read_siz(seg, len, at, info, err);
             have_siz = 1;
-        } else if (marker == J2K_COD && !have_cod) {
+        } else if (marker == J2K_COD) {
             st = read_cod(seg, len, at, info, err);
+            if (st == DF_OK && info->levels > info->max_levels)
+                info->max_levels = info->levels;
             have_cod = 1;
         } else if (marker == J2K_COC && have_siz) {
             st = read_coc(seg, len, at, info, err);
-        } else if (marker == J2K_QCD && len >= 4) {
-            /* Sqcd, then one byte per subband (no quantisation), one 16-bit
-             * value (derived) or one per subband (expounded): Table A.27. */
-            info->quant_style = seg[2] & 0x1F;
-            info->quant_bands = info->quant_style == 0 ? (uint32_t)(len - 3)
-                              : info->quant_style == 1 ? 1 : (uint32_t)((len - 3) / 2);
+        } else if (marker == J2K_QCD) {
+            st = read_quant(seg, len, 0, at, &info->quant_style, &info->quant_bands, err);
+            if (st == DF_OK)
+                note_quant(info, info->quant_style, info->quant_bands);
+            have_qcd = 1;
+        } else if (marker == J2K_QCC && have_siz) {
+            uint32_t style, bands;
+            st = read_quant(seg, len, info->components < 257 ? 1 : 2, at, &style, &bands, err);
+            if (st == DF_OK)
+                note_quant(info, style, bands);
         } else if (marker == J2K_CAP && len >= 6) {
             /* Pcap bit 15 (counting from the MSB as bit 1) announces Part 15. */
             if (df_load_u32be(seg + 2) & (1u << (32 - 15)))

@@ -8,6 +8,7 @@ Codecs never see a Dataset.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -224,17 +225,49 @@ def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bo
                fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
 
 
+# HTJ2K frames decode through OpenJPEG unless told otherwise. OpenJPH decodes them
+# faster (benchmarks/bench_j2k.py), but the OpenJPH that Debian ships (0.9) ends the
+# process with a failed assert() on some malformed packet headers, and no check of
+# the headers beforehand can rule that out; OpenJPEG reports such frames as errors.
+# For input you trust, set_htj2k_decoder("openjph") (or DICOMFAST_HTJ2K_DECODER=openjph)
+# picks OpenJPH; a build without OpenJPEG uses OpenJPH in any case.
+HTJ2K_DECODERS = ("openjpeg", "openjph")
+_htj2k_decoder = os.environ.get("DICOMFAST_HTJ2K_DECODER", "openjpeg")
+if _htj2k_decoder not in HTJ2K_DECODERS:
+    raise ValueError(f"DICOMFAST_HTJ2K_DECODER={_htj2k_decoder!r}: one of {HTJ2K_DECODERS}")
+
+
+def set_htj2k_decoder(name: str) -> str:
+    """Choose the library that decodes HTJ2K frames ("openjpeg" or "openjph").
+
+    Returns the previous choice. OpenJPH is quicker; OpenJPEG is the safe choice
+    for files from outside (see docs/robustness.md)."""
+    global _htj2k_decoder
+    if name not in HTJ2K_DECODERS:
+        raise ValueError(f"HTJ2K decoder {name!r}: one of {HTJ2K_DECODERS}")
+    previous, _htj2k_decoder = _htj2k_decoder, name
+    return previous
+
+
 def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
-    # OpenJPH (_htj2k) decodes HTJ2K faster than OpenJPEG (benchmarks/bench_j2k.py),
-    # but only HT code-blocks with per-subband step sizes; anything else, or a
-    # build without OpenJPH, goes to OpenJPEG (_j2k).
-    if mod.__name__.endswith("_htj2k"):
-        info = mod.info(data)
+    # `mod` is whichever of _j2k (OpenJPEG) and _htj2k (OpenJPH) this build has,
+    # OpenJPEG first. OpenJPH takes only HT code-blocks with per-subband step sizes.
+    openjph = _optional_module("dicomfast._native._htj2k")
+    if openjph is not None and (_htj2k_decoder == "openjph" or
+                                mod.__name__ != "dicomfast._native._j2k"):
+        info = openjph.info(data)
         if info["htj2k"] and (info["reversible"] or info["quant_style"] == 2):
-            _j2k_decode(mod, data, p, out, strict)
+            _j2k_decode(openjph, data, p, out, strict)
             return
         mod = _j2k_module()
     _j2k_decode(mod, data, p, out, strict)
+
+
+def _optional_module(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def _j2k_module() -> Any:
@@ -367,7 +400,7 @@ HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
 HTJ2K = "1.2.840.10008.1.2.4.203"
 _OPENJPEG_HINT = "install libopenjp2-7-dev (Debian) or openjpeg (conda-forge) and rebuild"
 _OPENJPH_HINT = "install libopenjph-dev (Debian) or openjph (conda-forge) and rebuild"
-_HTJ2K_MODULE = _first_built("dicomfast._native._htj2k", "dicomfast._native._j2k")
+_HTJ2K_MODULE = _first_built("dicomfast._native._j2k", "dicomfast._native._htj2k")
 
 _CODECS = [
     Codec("RLE Lossless", (RLE_LOSSLESS,), "dicomfast._native._rle", "rle_decode",

@@ -59,6 +59,9 @@ typedef struct df_j2k_info {
     uint32_t coding_style;    /* COD Scod: 2 = SOP markers may be used, 4 = EPH markers used */
     uint32_t quant_style;     /* QCD Sqcd & 0x1F: 0 none, 1 scalar derived, 2 expounded */
     uint32_t quant_bands;     /* subbands QCD gives values for */
+    uint32_t max_levels;      /* most decomposition levels of any component (COD, COCs) */
+    uint32_t min_quant_bands; /* fewest subbands of QCD and the QCCs with style 0 or 2 */
+    uint32_t quant_styles;    /* bit s set when QCD or a QCC has style s */
     uint64_t codestream_offset;  /* where SOC is in src */
     uint64_t codestream_len;     /* bytes from SOC to the end of src or of the jp2c box */
     uint64_t header_len;         /* bytes from SOC to the first SOT (or EOC) */

@@ -102,17 +102,20 @@ df_status decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_le
     if (!info.htj2k)
         return df_fail(err, DF_E_UNSUPPORTED, info.codestream_offset, DF_NO_TAG,
                        "OpenJPH decodes HTJ2K codestreams; this one uses Part 1 code-blocks");
-    /* OpenJPH asserts, rather than reports, a QCD that does not fit COD, and
-     * reads irreversible step sizes only when each subband has its own. */
-    if (info.quant_style != (info.reversible ? 0u : 2u))
+    /* OpenJPH asserts, rather than reports, quantisation that does not fit the
+     * decomposition levels, and reads irreversible step sizes only when each
+     * subband has its own. Checked over every COC and QCC at once: stricter than
+     * the standard's per-component pairing, never looser. */
+    uint32_t wanted_style = info.reversible ? 0u : 2u;
+    if (info.quant_styles != (1u << wanted_style))
         return df_fail(err, DF_E_UNSUPPORTED, info.codestream_offset, DF_NO_TAG,
-                       "OpenJPH needs %s quantisation for the %s wavelet; QCD style is %u",
-                       info.reversible ? "no" : "expounded", info.reversible ? "5/3" : "9/7",
-                       info.quant_style);
-    if (info.quant_bands < 3 * info.levels + 1)
+                       "OpenJPH needs %s quantisation for the %s wavelet; QCD/QCC styles "
+                       "(bit mask) 0x%x", info.reversible ? "no" : "expounded",
+                       info.reversible ? "5/3" : "9/7", info.quant_styles);
+    if (info.min_quant_bands < 3 * info.max_levels + 1)
         return df_fail(err, DF_E_DECODE, info.codestream_offset, DF_NO_TAG,
-                       "QCD gives %u subbands, %u decomposition levels need %u",
-                       info.quant_bands, info.levels, 3 * info.levels + 1);
+                       "QCD/QCC give %u subbands, %u decomposition levels need %u",
+                       info.min_quant_bands, info.max_levels, 3 * info.max_levels + 1);
     st = df_j2k_check_ht_data(src, src_len, &info, err);
     if (st != DF_OK)
         return st;

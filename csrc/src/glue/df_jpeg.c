@@ -122,19 +122,30 @@ df_status df_jpeg_read_info(const uint8_t *src, size_t src_len, df_jpeg_info *in
         if (!df_cursor_has(&c, 2))
             return df_fail(err, DF_E_DECODE, c.pos, DF_NO_TAG,
                            "the JPEG stream ends before its first scan");
-        if (src[c.pos] != 0xFF) {
-            /* Extraneous bytes before a marker: libjpeg skips them with a warning,
-             * an error only in strict mode (as df_jpeg_emit_message decides). */
-            if (opts != NULL && opts->strict)
-                return df_fail(err, DF_E_DECODE, c.pos, DF_NO_TAG,
-                               "byte 0x%02X where a JPEG marker should start", src[c.pos]);
+        /* Find the next marker as libjpeg does (next_marker in jdmarker.c): skip
+         * bytes other than 0xFF, then fill bytes (§B.1.1.2); 0xFF 0x00 is a stuffed
+         * zero, not a marker, and is skipped too. libjpeg warns about the skipped
+         * bytes; that is an error only in strict mode (df_jpeg_emit_message). Any
+         * other reading could put a different frame header in front of the decoder
+         * than the one this function reports. */
+        size_t from = c.pos;
+        while (df_cursor_has(&c, 1) && src[c.pos] != 0xFF)
             c.pos++;
-            continue;
-        }
+        int skipped = c.pos != from;
         while (df_cursor_has(&c, 2) && src[c.pos + 1] == 0xFF)
-            c.pos++; /* fill bytes (§B.1.1.2) */
+            c.pos++;
         if (!df_cursor_has(&c, 2))
             continue;
+        if (src[c.pos + 1] == 0x00) {
+            c.pos += 2;
+            if (opts != NULL && opts->strict)
+                return df_fail(err, DF_E_DECODE, from, DF_NO_TAG,
+                               "bytes that are not a JPEG marker at offset %zu", from);
+            continue;
+        }
+        if (skipped && opts != NULL && opts->strict)
+            return df_fail(err, DF_E_DECODE, from, DF_NO_TAG,
+                           "byte 0x%02X where a JPEG marker should start", src[from]);
         uint8_t m = src[c.pos + 1];
         size_t at = c.pos;
         c.pos += 2;
