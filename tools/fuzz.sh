@@ -29,11 +29,11 @@ TARGETS=(scan encaps swap rle ljpeg pdu inflate jpeg jpegls j2k)
 # see the header of csrc/fuzz/fuzz_htj2k.c).
 EXTRA_TARGETS=(htj2k)
 
-# The CI smoke run: libFuzzer's -seed=1 and this many executions per target, on the
-# seeds alone (a fresh corpus), so every run mutates the same inputs the same way and
-# a red run can be repeated anywhere with `bash tools/fuzz.sh smoke`. Sized to about
-# 20-30 s each on a 2-core CI machine; SMOKE_CAP_S stops a slower machine early,
-# after a prefix of the same sequence.
+# The CI smoke run: libFuzzer's -seed=1 and this many executions per target, from the
+# seeds alone (a fresh corpus), so CI mutates much as a local `bash tools/fuzz.sh smoke`
+# does (libFuzzer's schedule still varies a little from run to run: new inputs it keeps
+# depend on comparisons it traces). Sized to about 20-40 s each on a 2-core CI
+# machine; SMOKE_CAP_S stops a slower machine early.
 smoke_runs() {
   case "$1" in
     scan) echo 3000000 ;;  encaps) echo 8000000 ;; swap) echo 6000000 ;;
