@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ import numpy as np
 from dicomfast.dataset import Dataset
 from dicomfast.errors import MalformedDataError
 from dicomfast.part10 import read
-from dicomfast.pixels import ImageParams, decode_many, pixel_source
+from dicomfast.pixels import ImageParams, decode_many, pixel_source, workers
 from dicomfast.scan import ScanResult, iter_paths
 
 try:
@@ -229,12 +228,7 @@ def decode_batch(sources: Sequence[Any], *, out: torch.Tensor | None = None,
         if not isinstance(items[k], Dataset):
             items[k] = read(items[k])
 
-    if threads > 1 and len(items) > 1:
-        with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
-            list(pool.map(load, range(len(items))))
-    else:
-        for k in range(len(items)):
-            load(k)
+    workers.run(load, len(items), threads)
     params = [_frame_params(ds) for ds in items]
     first = params[0]
     for p in params[1:]:

@@ -8,7 +8,6 @@ Lossy Image Compression).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ from dicomfast import dataset as _dataset
 from dicomfast.dataset import Dataset
 from dicomfast.element import DataElement
 from dicomfast.errors import UnsupportedTransferSyntaxError
-from dicomfast.pixels import ImageParams, encapsulated_frames, pixel_source
+from dicomfast.pixels import ImageParams, encapsulated_frames, pixel_source, workers
 from dicomfast.pixels.codecs import codec_for
 from dicomfast.pixels.encaps import encapsulate
 from dicomfast.transfer_syntax import TransferSyntax, transfer_syntax
@@ -170,12 +169,7 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
         def one(k: int) -> None:
             encoded[k] = codec.encode(frames[k], enc_params, **encode_options)
 
-        if threads and threads > 1 and count > 1:
-            with ThreadPoolExecutor(max_workers=min(threads, count)) as pool:
-                list(pool.map(one, range(count)))
-        else:
-            for k in range(count):
-                one(k)
+        workers.run(one, count, threads)
         _set_encapsulated(out, encoded, target.uid, offset_table, max_fragment_size)
         if target.uid in _LOSSY_METHOD:
             was_lossy = True

@@ -7,7 +7,6 @@ Importing this package connects ``Dataset.pixel_array``, ``Dataset.frame`` and
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +23,7 @@ from dicomfast.pixels.native import (
     needs_sign_extension,
     sign_extend,
 )
+from dicomfast.pixels import workers
 from dicomfast.pixels.params import ImageParams, check_decoded_size
 
 __all__ = ["ImageParams", "decode_frame", "decode_many", "decode_native", "encode_frame",
@@ -155,13 +155,7 @@ def _chunks(n: int, threads: int | None) -> list[tuple[int, int]]:
 
 def _run(work: Any, n: int, threads: int | None) -> None:
     """Run work(k) for k in range(n), on `threads` threads (the codecs release the GIL)."""
-    if threads is None or threads <= 1 or n <= 1:
-        for k in range(n):
-            work(k)
-        return
-    with ThreadPoolExecutor(max_workers=min(threads, n)) as pool:
-        for future in [pool.submit(work, k) for k in range(n)]:
-            future.result()
+    workers.run(work, n, threads)
 
 
 def _decode(ds: Any, frames: range | None, out: np.ndarray | None,
