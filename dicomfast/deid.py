@@ -303,12 +303,16 @@ class Deidentifier:
         removed = False
         changed = False
         private_groups: set[int] = set()
+        action_of = self.actions.get
         for tag in list(elems):
             v = elems[tag]
-            if (tag >> 16) & 1:
-                private_groups.add(tag >> 16)
+            group = tag >> 16
+            if group & 1:
+                private_groups.add(group)
                 continue
-            action = self._action(tag)
+            action = action_of(tag)
+            if action is None and 0x5000 <= group <= 0x60FF:
+                action = self._action(tag)  # repeating groups (curves, overlays)
             if action == "X" or (not tag & 0xFFFF and tag >> 16 != 0x0002):
                 # X, and group lengths (PS3.5 §7.2), which would be wrong after the
                 # changes and are optional. Removed from the map directly: the data set

@@ -221,10 +221,22 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
         out.copy(index.source, start, stop)
         return
     elems = ds._map()
+    top = ds._parent is None
+    # Entries still ints (positions in the index) were never touched since reading;
+    # the common case, stored in the target's encoding, is copied here without a
+    # call per element (this loop is most of the time a header rewrite takes).
+    plain = index is not None and enc.undefined_sequences is None
+    copy_flags = _EL_IMPLICIT | _EL_BIG_ENDIAN | _EL_TRUNCATED
+    raw_flags = enc.raw_flags
     for tag in sorted(elems):
-        if tag >> 16 == 0x0002 and ds._parent is None:
+        if tag >> 16 == 0x0002 and top:
             continue  # the File Meta is written separately
-        _write_element(ds, tag, elems[tag], enc, out)
+        v = elems[tag]
+        if plain and type(v) is int and index.flags(v) & copy_flags == raw_flags:
+            start, stop = index.extent(v)
+            out.copy(index.source, start, stop)
+        else:
+            _write_element(ds, tag, v, enc, out)
 
 
 def encode_dataset(ds: Dataset, transfer_syntax_uid: str = EXPLICIT_VR_LITTLE_ENDIAN, *,
@@ -234,15 +246,23 @@ def encode_dataset(ds: Dataset, transfer_syntax_uid: str = EXPLICIT_VR_LITTLE_EN
     `undefined_length_sequences`: True or False to force one form; None keeps
     each sequence's form as read (new sequences: defined length).
     """
-    ts = transfer_syntax(transfer_syntax_uid)
+    parts = _dataset_parts(ds, transfer_syntax(transfer_syntax_uid), undefined_length_sequences)
+    return parts[0] if len(parts) == 1 and type(parts[0]) is bytes else b"".join(parts)
+
+
+def _dataset_parts(ds: Dataset, ts: TransferSyntax,
+                   undefined_length_sequences: bool | None) -> list[Any]:
+    """The encoded data set as a list of byte chunks: runs of the source buffer
+    (memoryviews, not copies) between newly encoded elements. Writing the chunks
+    one by one spares joining a whole file's bytes (pixel data included) first."""
     enc = _Encoding(ts.is_little_endian, ts.is_implicit_vr, undefined_length_sequences)
     out = _Out()
     _write_dataset(ds, enc, out)
-    body = b"".join(out.parts())
+    parts = out.parts()
     if ts.is_deflated:
         deflater = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-        body = deflater.compress(body) + deflater.flush()
-    return body
+        parts = [deflater.compress(b"".join(parts)) + deflater.flush()]
+    return parts
 
 
 def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
@@ -324,7 +344,7 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
     elif len(preamble) != 128:
         raise ValueError("the preamble is 128 bytes")
     parts = [preamble, b"DICM", _file_meta(ds, ts),
-             encode_dataset(ds, ts.uid, undefined_length_sequences=undefined_length_sequences)]
+             *_dataset_parts(ds, ts, undefined_length_sequences)]
     if hasattr(target, "write"):
         for part in parts:
             target.write(part)  # type: ignore[union-attr]
