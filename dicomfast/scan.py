@@ -336,6 +336,10 @@ class _FileScanner:
         # Specific Character Set, then the data set columns in plan order.
         self.data_tags = [_SOP_CLASS_UID, _SPECIFIC_CHARACTER_SET] + [
             c.tag for c in columns if c.tag >> 16 != 2]
+        # With each tag, the VR whose plain values come back as bare bytes (the
+        # column's own; 0: none), so the usual value needs no tuple (_scan.top_plain).
+        self.data_codes = [_vr_code("UI"), _vr_code("CS")] + [
+            _plain_code(c.vr) for c in columns if c.tag >> 16 != 2]
 
     def plan(self, out: list[list[Any]], charset: bytes) -> tuple[Any, ...]:
         """(encodings, File Meta plan, data set plan) for files whose (0008,0005) value
@@ -359,7 +363,7 @@ class _FileScanner:
             plans[c.tag >> 16 != 2].append(
                 (c.tag, cache_vr, cache, c.multi, (c, fast), out[k].append))
         return (encodings, plans[0], plans[1], [p[0] for p in plans[0]],
-                [p[0] for p in plans[1]])
+                [_plain_code(p[1]) for p in plans[0]])
 
     def scan(self, path: str, out: list[list[Any]], plans: _Plans, head: Any = None) -> int:
         """Append one row (all but the error columns) to `out`; return the file size.
@@ -442,14 +446,16 @@ class _FileScanner:
         out[2].append(ts.uid if ts is not None else None)
         # One call for the data set's values: SOP Class, Specific Character Set and
         # the columns' (in the plans' order).
-        sop_class, charset_value, *data_values = index.top_values(self.data_tags)
+        mask = _EL_NOT_PLAIN
+        sop_class, charset_value, *data_values = index.top_plain(self.data_tags,
+                                                                 self.data_codes, mask)
         if sop_class is None:
             p = meta.find_top(_MEDIA_SOP_CLASS_UID)
-            sop_class = (None, 0, meta.value_bytes(p)) if p >= 0 else None
+            sop_class = meta.value_bytes(p) if p >= 0 else None
         if sop_class is None:
             out[3].append(None)
         else:
-            raw = sop_class[2]
+            raw = sop_class if type(sop_class) is bytes else sop_class[2]
             uid = _SOP_CLASSES.get(raw)
             if uid is None:
                 uid = decode_value("UI", raw)
@@ -459,33 +465,31 @@ class _FileScanner:
 
         charset = b""
         if self.need_charset and charset_value is not None:
-            charset = charset_value[2]
+            charset = charset_value if type(charset_value) is bytes else charset_value[2]
         chosen = plans.get(charset)
         if chosen is None:
             chosen = plans[charset] = self.plan(out, charset)
         encodings = chosen[0]
-        mask = _EL_NOT_PLAIN
-        meta_values = meta.top_values(chosen[3]) if chosen[1] else ()
+        meta_values = meta.top_plain(chosen[3], chosen[4], mask) if chosen[1] else ()
         for idx, plan, values in ((meta, chosen[1], meta_values),
                                   (index, chosen[2], data_values)):
             if not plan:
                 continue
             for (tag, cache_vr, cache, multi, decoder, append), found in zip(
                     plan, values, strict=True):
-                if found is None:
-                    append(None)
-                    continue
-                vr, flags, raw = found
-                if vr == cache_vr and not flags & mask:
-                    # The usual case: the column's own VR, little endian; the value
-                    # may have been seen before.
-                    v = cache.get(raw, cache)
+                if type(found) is bytes:
+                    # The usual case: the column's own VR, little endian, not a
+                    # sequence; the value may have been seen before.
+                    v = cache.get(found, cache)
                     if v is cache:
-                        v = _cache_miss(decoder, vr, raw, encodings, cache)
+                        v = _cache_miss(decoder, cache_vr, found, encodings, cache)
                     elif multi and v is not None:
                         v = list(v)  # the cache holds tuples: rows get their own lists
                     append(v)
+                elif found is None:
+                    append(None)
                 else:
+                    vr, flags, _raw = found
                     col = decoder[0]
                     q = idx.find_top(tag)
                     append(_coerce(col, _value(idx, q, tag, vr, flags, col.vr, encodings)))
@@ -515,6 +519,15 @@ class _FileScanner:
             if len(self.charsets) < 256:
                 self.charsets[raw] = enc
         return enc
+
+
+def _vr_code(vr: str) -> int:
+    """A VR as the C core stores it: two ASCII letters, the first in the high byte."""
+    return ord(vr[0]) << 8 | ord(vr[1])
+
+
+def _plain_code(vr: str | None) -> int:
+    return _vr_code(vr) if vr in _SIMPLE_VRS else 0
 
 
 def _cache_miss(decoder: tuple[_Column, Any], vr: str, raw: bytes,

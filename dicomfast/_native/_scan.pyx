@@ -289,6 +289,35 @@ cdef class ElementIndex:
                                                     e.length))
         return out
 
+    def top_plain(self, tags, codes, uint32_t mask):
+        """As top_values, but a value whose VR code (two ASCII letters, first one
+        high) is codes[k] and whose flags have none of `mask` comes back as its bytes
+        alone: the usual case, which a scan decodes through its caches without
+        building a tuple per value. Others come back as (VR, flags, bytes), missing
+        ones as None. `codes` is as long as `tags`; 0 matches no VR."""
+        cdef Py_ssize_t n = len(tags), k
+        if len(codes) != n:
+            raise ValueError("tags and codes differ in length")
+        cdef list out = [None] * n
+        cdef size_t j
+        cdef uint32_t want
+        cdef uint16_t code
+        cdef df_element *e
+        for k in range(n):
+            want = tags[k]
+            code = codes[k]
+            j = 0
+            while j < self.count and self.elems[j].tag != want:
+                j = self.elems[j].end
+            if j < self.count:
+                e = &self.elems[j]
+                raw = PyBytes_FromStringAndSize(<const char *>(self.data + e.offset), e.length)
+                if e.vr == code and not (e.flags & mask):
+                    out[k] = raw
+                else:
+                    out[k] = (vr_str(e.vr), e.flags, raw)
+        return out
+
     def children_of_root(self):
         """Top-level entries (for an index of sequence content: its items)."""
         cdef size_t j = 0
