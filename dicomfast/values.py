@@ -47,7 +47,28 @@ class MultiValue(list):
     __slots__ = ()
 
 
-class DSfloat(float):
+class _KeepsText:
+    """What DS and IS values share: they print, compare with text and pickle as the
+    text they were read from (the subclass gives __eq__ and __hash__ of its number
+    type, which must sit in the class itself)."""
+
+    __slots__ = ()
+    original_string: str
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __str__(self) -> str:
+        return self.original_string
+
+    def __repr__(self) -> str:
+        return f"'{self.original_string}'"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.original_string,))
+
+
+class DSfloat(_KeepsText, float):
     """A Decimal String (DS) value: a float that remembers its text.
 
     ``str()`` gives the text as it was stored (without padding), so a value
@@ -72,22 +93,10 @@ class DSfloat(float):
             return self.original_string == other
         return float.__eq__(self, other)
 
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
     __hash__ = float.__hash__
 
-    def __str__(self) -> str:
-        return self.original_string
 
-    def __repr__(self) -> str:
-        return f"'{self.original_string}'"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.original_string,))
-
-
-class IS(int):
+class IS(_KeepsText, int):
     """An Integer String (IS) value: an int that remembers its text.
 
     Like pydicom, text such as ``"1.0"`` that holds an integral number is
@@ -112,19 +121,7 @@ class IS(int):
             return self.original_string == other
         return int.__eq__(self, other)
 
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
     __hash__ = int.__hash__
-
-    def __str__(self) -> str:
-        return self.original_string
-
-    def __repr__(self) -> str:
-        return f"'{self.original_string}'"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.original_string,))
 
 
 def _parse_is(text: str) -> int:

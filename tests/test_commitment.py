@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from test_net_helpers import HOST, make_objects
+from test_net_helpers import HOST, make_objects, serving_in_thread
 
 from dicomfast.dataset import Dataset
 from dicomfast.errors import DIMSEError
@@ -278,22 +278,6 @@ def test_pynetdicom_scu_against_dicomfast_scp(archive_setup):
 
     archive, files, recs = archive_setup
     refs = _refs(files)
-    ready = threading.Event()
-    box: dict = {}
-
-    def serve():
-        async def main():
-            scp, server = await _scp(archive)
-            box.update(port=server.port, stop=asyncio.Event(),
-                       loop=asyncio.get_running_loop())
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
     got = threading.Event()
     reports = []
 
@@ -302,11 +286,11 @@ def test_pynetdicom_scu_against_dicomfast_scp(archive_setup):
         got.set()
         return 0x0000, None
 
-    try:
+    with serving_in_thread(lambda: _scp(archive)) as (_, server):
         ae = pynetdicom.AE(ae_title="PYSCU")
         ae.add_requested_context(STORAGE_COMMITMENT)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-        assoc = ae.associate(HOST, box["port"], ae_title="COMMITSCP",
+        assoc = ae.associate(HOST, server.port, ae_title="COMMITSCP",
                              evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_report)])
         assert assoc.is_established
         try:
@@ -325,9 +309,6 @@ def test_pynetdicom_scu_against_dicomfast_scp(archive_setup):
                 time.sleep(0.05)
         finally:
             assoc.release()
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert reports, "no N-EVENT-REPORT reached pynetdicom"
     event_type, ds = reports[0]
     assert event_type == 2
@@ -394,32 +375,13 @@ def test_commit_cli(archive_setup, capsys):
 
     archive, files, recs = archive_setup
     refs = _refs(files)
-    ready = threading.Event()
-    box: dict = {}
-
-    def serve():
-        async def main():
-            scp, server = await _scp(archive)
-            box.update(port=server.port, stop=asyncio.Event(),
-                       loop=asyncio.get_running_loop())
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        rc_ok = cli_main(["commit", HOST, str(box["port"]), str(files[0]), str(files[1]),
+    with serving_in_thread(lambda: _scp(archive)) as (_, server):
+        rc_ok = cli_main(["commit", HOST, str(server.port), str(files[0]), str(files[1]),
                           "--called-aet", "COMMITSCP", "--timeout", "10"])
         out_ok = capsys.readouterr().out
-        rc_bad = cli_main(["commit", HOST, str(box["port"]), *map(str, files),
+        rc_bad = cli_main(["commit", HOST, str(server.port), *map(str, files),
                            "--timeout", "10"])
         out_bad = capsys.readouterr().out
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert rc_ok == 0 and f"committed {refs[0][1]}" in out_ok and "failed" not in out_ok
     assert rc_bad == 1 and f"failed {refs[2][1]} 0x0112" in out_bad
 
@@ -504,26 +466,15 @@ def test_orthanc_scu_against_dicomfast_scp(orthanc, archive_setup):
     http, dicom, ours = orthanc
     archive, files, _ = archive_setup
     refs = _refs(files)
-    ready = threading.Event()
-    box: dict = {}
 
-    def serve():
-        async def main():
-            router = ServiceRouter()
-            scp = StorageCommitmentSCP(archive, settings=_settings("DFSCU"),
-                                       scu_addresses={"ORTHANC": (HOST, dicom)})
-            scp.install(router)
-            server = await router.start(_settings("DFSCU"), host=HOST, port=ours)
-            box.update(stop=asyncio.Event(), loop=asyncio.get_running_loop(), scp=scp)
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
+    async def start():
+        router = ServiceRouter()
+        scp = StorageCommitmentSCP(archive, settings=_settings("DFSCU"),
+                                   scu_addresses={"ORTHANC": (HOST, dicom)})
+        scp.install(router)
+        return await router.start(_settings("DFSCU"), host=HOST, port=ours)
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
+    with serving_in_thread(start):
         job = _rest(http, "/modalities/df/storage-commitment", {
             "DicomInstances": [{"SOPClassUID": c, "SOPInstanceUID": i} for c, i in refs],
             "Timeout": 20})
@@ -532,9 +483,6 @@ def test_orthanc_scu_against_dicomfast_scp(orthanc, archive_setup):
         while report.get("Status") == "Pending" and time.monotonic() < deadline:
             time.sleep(0.1)
             report = _rest(http, job["Path"])
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert report["Status"] == "Failure", report    # one of the three is not there
     assert sorted(x["SOPInstanceUID"] for x in report["Success"]) == \
         sorted(i for _, i in refs[:2])
@@ -551,29 +499,13 @@ def test_commit_cli_listen_port(archive_setup, capsys):
     archive, files, recs = archive_setup
     refs = _refs(files)
     listen = free_port()
-    ready = threading.Event()
-    box: dict = {}
 
-    def serve():
-        async def main():
-            scp, server = await _scp(_SlowArchive(archive),
-                                     scu_addresses={"CLISCU": (HOST, listen)})
-            box.update(port=server.port, stop=asyncio.Event(),
-                       loop=asyncio.get_running_loop(), scp=scp)
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
+    def start():
+        return _scp(_SlowArchive(archive), scu_addresses={"CLISCU": (HOST, listen)})
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
-        rc = commit_main(["commit", HOST, str(box["port"]), str(files[1]), "--aet", "CLISCU",
+    with serving_in_thread(start) as (scp, server):
+        rc = commit_main(["commit", HOST, str(server.port), str(files[1]), "--aet", "CLISCU",
                           "--listen-port", str(listen), "--timeout", "10"])
         out = capsys.readouterr().out
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert rc == 0 and f"committed {refs[1][1]}" in out
-    assert box["scp"].delivered[0][2] == "new association"
+    assert scp.delivered[0][2] == "new association"

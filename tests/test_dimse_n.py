@@ -4,10 +4,10 @@ and the SCU helpers on loopback (dicomfast both sides, and pynetdicom both ways)
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import pytest
+from test_net_helpers import HOST, serving_in_thread
 
 from dicomfast.dataset import Dataset
 from dicomfast.errors import DIMSEError
@@ -25,7 +25,6 @@ PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
 FILM_SESSION = "1.2.840.10008.5.1.1.1"
 MPPS = "1.2.840.10008.3.1.2.3.3"
 INSTANCE = "1.2.826.0.1.3680043.9.7433.1.42"
-HOST = "127.0.0.1"
 
 # name: (our builder, decoded fields expected from the golden bytes)
 OURS = {
@@ -327,28 +326,11 @@ def test_pynetdicom_scu_against_router():
     objs = _Objects()
     router = ServiceRouter()
     router.add_n_handler(MPPS, objs)
-    ready = threading.Event()
-    box: dict = {}
-
-    def serve():
-        async def main():
-            server = await router.start(AE("NSCP").settings, host=HOST)
-            box["port"] = server.port
-            box["stop"] = asyncio.Event()
-            box["loop"] = asyncio.get_running_loop()
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
+    with serving_in_thread(lambda: router.start(AE("NSCP").settings, host=HOST)) as server:
         ae = pynetdicom.AE(ae_title="PYSCU")
         ae.add_requested_context(MPPS)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-        assoc = ae.associate(HOST, box["port"], ae_title="NSCP")
+        assoc = ae.associate(HOST, server.port, ae_title="NSCP")
         assert assoc.is_established
         try:
             ds = PDS()
@@ -369,9 +351,6 @@ def test_pynetdicom_scu_against_router():
             assert status.Status == N.NO_SUCH_SOP_INSTANCE
         finally:
             assoc.release()
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert [f for f, _ in objs.seen] == [N.N_CREATE_RQ, N.N_SET_RQ, N.N_GET_RQ,
                                          N.N_ACTION_RQ, N.N_DELETE_RQ, N.N_GET_RQ]
 

@@ -4,9 +4,9 @@ it, pynetdicom as SCU against it and as SCP against the dicomfast SCU."""
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
+from test_net_helpers import HOST, serving_in_thread
 
 from dicomfast.dataset import Dataset
 from dicomfast.net import AE
@@ -21,7 +21,6 @@ from dicomfast.net.services.mpps import (
 )
 from dicomfast.net.services.router import ServiceRouter
 
-HOST = "127.0.0.1"
 UID1 = "1.2.826.0.1.3680043.9.7433.5.1"
 UID2 = "1.2.826.0.1.3680043.9.7433.5.2"
 
@@ -116,27 +115,11 @@ def test_pynetdicom_scu_against_dicomfast_scp(tmp_path):
     pynetdicom = pytest.importorskip("pynetdicom")
     from pydicom.dataset import Dataset as PDS
 
-    ready = threading.Event()
-    box: dict = {}
-
-    def serve():
-        async def main():
-            server = await _server(tmp_path / "mpps")
-            box.update(port=server.port, stop=asyncio.Event(),
-                       loop=asyncio.get_running_loop())
-            ready.set()
-            await box["stop"].wait()
-            await server.close()
-        asyncio.run(main())
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
-    try:
+    with serving_in_thread(lambda: _server(tmp_path / "mpps")) as server:
         ae = pynetdicom.AE(ae_title="PYMOD")
         ae.add_requested_context(MPPS)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
-        assoc = ae.associate(HOST, box["port"], ae_title="MPPSSCP")
+        assoc = ae.associate(HOST, server.port, ae_title="MPPSSCP")
         assert assoc.is_established
         try:
             ds = PDS()
@@ -159,9 +142,6 @@ def test_pynetdicom_scu_against_dicomfast_scp(tmp_path):
             assert status.Status == N.NO_SUCH_SOP_INSTANCE
         finally:
             assoc.release()
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        t.join(10)
     assert MPPSStore(tmp_path / "mpps").get(UID1).PerformedProcedureStepStatus == \
         "DISCONTINUED"
 

@@ -5,6 +5,7 @@ Everything runs on 127.0.0.1 with bounded waits, so no test can hang.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
@@ -12,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +51,41 @@ def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = 
 
 
 @functools.cache
+@contextlib.contextmanager
+def serving_in_thread(start: Callable[[], Awaitable[Any]]) -> Iterator[Any]:
+    """Run `await start()` on an event loop of its own in a daemon thread, for a
+    blocking peer (pynetdicom, a CLI) to talk to; yield what it returned. It must
+    return a server (anything with an async close()) or a tuple ending in one; the
+    server is closed and the loop stopped when the block ends."""
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            try:
+                started = await start()
+            except BaseException as exc:  # reported in the test's thread
+                box["error"] = exc
+                ready.set()
+                return
+            box.update(started=started, stop=asyncio.Event(), loop=asyncio.get_running_loop())
+            ready.set()
+            await box["stop"].wait()
+            await (started[-1] if isinstance(started, tuple) else started).close()
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "the server did not start within 10 s"
+    if "error" in box:
+        raise box["error"]
+    try:
+        yield box["started"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+
+
 def dcmtk(tool: str) -> str | None:
     """The DCMTK binary (pynetdicom installs look-alike scripts with the same names)."""
     candidates = [f"/usr/bin/{tool}", f"/usr/local/bin/{tool}", shutil.which(tool)]
