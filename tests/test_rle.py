@@ -355,6 +355,33 @@ def test_out_may_be_any_contiguous_buffer():
     assert bytes(batch[arr.nbytes:]) == arr.tobytes()
 
 
+@pytest.mark.parametrize("bits", [8, 16, 32, 64])
+@pytest.mark.parametrize("spp", [1, 3])
+def test_decode_without_out_makes_the_array(bits, spp):
+    if spp * bits // 8 > 15:
+        pytest.skip("more than 15 segments")
+    dtype = np.dtype(f"<u{bits // 8}")
+    arr = np.random.default_rng(bits + spp).integers(0, 250, (9, 11, spp)).astype(dtype)
+    frame = _rle.encode(arr, 9, 11, spp, bits)
+    got = _rle.decode(frame, None, 9, 11, spp, bits)
+    assert got.dtype == dtype and got.flags.c_contiguous and got.flags.writeable
+    assert got.shape == ((9, 11) if spp == 1 else (9, 11, spp))
+    np.testing.assert_array_equal(got.reshape(arr.shape), arr)
+
+
+def test_out_must_be_writable_and_contiguous_whatever_its_type():
+    arr = np.arange(8 * 8, dtype="<u2").reshape(8, 8, 1)
+    frame = _rle.encode(arr, 8, 8, 1, 16)
+    read_only = np.empty_like(arr)
+    read_only.flags.writeable = False
+    strided = np.empty((16, 8, 1), "<u2")[::2]
+    for out in (read_only, strided, bytes(arr.nbytes)):
+        with pytest.raises((ValueError, TypeError, BufferError)):
+            _rle.decode(frame, out, 8, 8, 1, 16)
+    with pytest.raises(ValueError, match="needs 128"):
+        _rle.decode(frame, np.empty(65, "<u2"), 8, 8, 1, 16)
+
+
 # -- malformed input ----------------------------------------------------------------------
 
 def _valid_frame():

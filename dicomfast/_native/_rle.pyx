@@ -7,14 +7,22 @@ The uncompressed side is the native little-endian, pixel-interleaved layout
 Buffers are taken through the buffer protocol directly (PyBUF_SIMPLE: any
 C-contiguous bytes-like, no copy) rather than as typed memoryviews: creating
 the two memoryview objects costs more than decoding a small frame (an RT Dose
-frame of 10 x 10 pixels decodes in about 0.15 us).
+frame of 10 x 10 pixels decodes in about 0.15 us). For the same reason a numpy
+output array is reached through numpy's C API (its data pointer, no buffer
+export), and decode() makes the array itself when given none.
 """
+import sys
+
+import numpy as _np
+
 from cpython.buffer cimport (
     PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
 )
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from libc.stdint cimport uint8_t
+
+cimport numpy as cnp
 
 from dicomfast._native._status cimport check
 from dicomfast._native.dfcore cimport (
@@ -40,6 +48,34 @@ cdef enum:
     NOGIL_BYTES = 32768
 
 cdef str CODEC = "RLE Lossless"
+
+cnp.import_array()
+# Arrays decode() makes hold little endian samples: native ones only on such hosts.
+cdef bint LITTLE_HOST = sys.byteorder == "little"
+
+
+cdef object _new_frame(Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t samples,
+                       Py_ssize_t bits):
+    """An empty (rows, columns[, samples]) array of unsigned little endian samples."""
+    cdef cnp.npy_intp dims[3]
+    cdef int typenum
+    dims[0] = rows
+    dims[1] = columns
+    dims[2] = samples
+    if bits == 8:
+        typenum = cnp.NPY_UINT8
+    elif bits == 16:
+        typenum = cnp.NPY_UINT16
+    elif bits == 32:
+        typenum = cnp.NPY_UINT32
+    elif bits == 64:
+        typenum = cnp.NPY_UINT64
+    else:
+        raise ValueError(f"no array type for {bits}-bit samples")
+    if not LITTLE_HOST and bits > 8:
+        shape = [rows, columns] if samples == 1 else [rows, columns, samples]
+        return _np.empty(shape, f"<u{bits // 8}")
+    return cnp.PyArray_SimpleNew(2 if samples == 1 else 3, dims, typenum)
 
 
 cdef Py_ssize_t _frame_size(df_rle_opts *opts, Py_ssize_t rows, Py_ssize_t columns,
@@ -74,36 +110,50 @@ def decode(src, out, Py_ssize_t rows, Py_ssize_t columns, Py_ssize_t samples_per
     buffer of exactly rows x columns x samples_per_pixel x bits_allocated / 8
     bytes (e.g. a numpy array of the pixel dtype, or a slice of a batch of
     frames); it receives the samples little endian and pixel-interleaved.
-    Returns the number of bytes written. Raises DecodeError for corrupt data
-    and ValueError for a wrongly sized `out`.
+    Returns the number of bytes written; with `out` None, a new array of
+    unsigned samples, (rows, columns) or (rows, columns, samples). Raises
+    DecodeError for corrupt data and ValueError for a wrongly sized `out`.
     """
     cdef df_rle_opts opts
     cdef df_error err
     cdef size_t n_out = 0
     cdef df_status st
     cdef Py_buffer sb, ob
+    cdef uint8_t *dst
+    cdef Py_ssize_t dst_len
+    cdef bint exported = False
     cdef Py_ssize_t size = _frame_size(&opts, rows, columns, samples_per_pixel, bits_allocated,
                                        strict)
+    made = out is None
+    if made:
+        out = _new_frame(rows, columns, samples_per_pixel, bits_allocated)
     PyObject_GetBuffer(src, &sb, PyBUF_SIMPLE)
     try:
-        PyObject_GetBuffer(out, &ob, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        if cnp.PyArray_CheckExact(out) and cnp.PyArray_ISCARRAY(<cnp.ndarray>out):
+            dst = <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>out)
+            dst_len = cnp.PyArray_NBYTES(<cnp.ndarray>out)
+        else:
+            PyObject_GetBuffer(out, &ob, PyBUF_SIMPLE | PyBUF_WRITABLE)
+            exported = True
+            dst = <uint8_t *>ob.buf
+            dst_len = ob.len
         try:
-            if size and ob.len != size:
-                raise ValueError(f"output buffer has {ob.len} bytes; the frame needs {size}")
+            if size and dst_len != size:
+                raise ValueError(f"output buffer has {dst_len} bytes; the frame needs {size}")
             if size >= NOGIL_BYTES:
                 with nogil:
                     st = df_rle_decode(<const uint8_t *>sb.buf, <size_t>sb.len,
-                                       <uint8_t *>ob.buf, <size_t>ob.len, &n_out, &opts, &err)
+                                       dst, <size_t>dst_len, &n_out, &opts, &err)
             else:
                 st = df_rle_decode(<const uint8_t *>sb.buf, <size_t>sb.len,
-                                   <uint8_t *>ob.buf, <size_t>ob.len, &n_out, &opts, &err)
+                                   dst, <size_t>dst_len, &n_out, &opts, &err)
         finally:
-            PyBuffer_Release(&ob)
+            if exported:
+                PyBuffer_Release(&ob)
     finally:
         PyBuffer_Release(&sb)
     check(st, &err, CODEC)
-    return n_out
-
+    return out if made else n_out
 
 
 def decode_spans(src, spans, out, Py_ssize_t rows, Py_ssize_t columns,

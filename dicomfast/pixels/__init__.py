@@ -14,6 +14,7 @@ import numpy as np
 
 from dicomfast import dataset as _dataset
 from dicomfast.errors import DecodeError, MalformedDataError
+from dicomfast.pixels import workers
 from dicomfast.pixels.codecs import codec_for, decode_frame, encode_frame
 from dicomfast.pixels.encaps import EncapsulatedFrames, split_frames
 from dicomfast.pixels.native import (
@@ -23,7 +24,6 @@ from dicomfast.pixels.native import (
     needs_sign_extension,
     sign_extend,
 )
-from dicomfast.pixels import workers
 from dicomfast.pixels.params import ImageParams, check_decoded_size
 
 __all__ = ["ImageParams", "decode_frame", "decode_many", "decode_native", "encode_frame",
