@@ -67,6 +67,11 @@ _DUMMY: dict[str, Any] = {
 }
 _TEXT_VRS = frozenset(("LO", "LT", "PN", "SH", "ST", "UC", "UT"))
 _EL_SEQUENCE = 0x0002
+_EL_FRAGMENTS = 0x0008
+# VRs whose Z, D and U actions the walk applies to an entry as read, without making
+# a DataElement of it and decoding its value first (_apply_stored): all but SQ, UN
+# and the ambiguous "US or SS"-style VRs, which Dataset resolves.
+_STORED_VRS = frozenset(_DUMMY) | {"UI", "OB", "OD", "OF", "OL", "OV", "OW", "AT"}
 _PATIENT_ID = 0x00100020
 
 
@@ -302,10 +307,10 @@ class Deidentifier:
         index = ds._index
         removed = False
         changed = False
+        stored_changed = False
         private_groups: set[int] = set()
         action_of = self.actions.get
-        for tag in list(elems):
-            v = elems[tag]
+        for tag, v in list(elems.items()):
             group = tag >> 16
             if group & 1:
                 private_groups.add(group)
@@ -336,12 +341,50 @@ class Deidentifier:
                 elif type(v) is int:
                     elems[tag] = v
                 continue
+            if type(v) is int:
+                done = self._apply_stored(ds, elems, tag, action, v)
+                if done is not None:
+                    stored_changed |= done
+                    continue
             changed |= self._apply(ds, tag, action, ctx, v)
+        if stored_changed:
+            ds._changed()
+            changed = True
         if private_groups:
             removed |= self._privates(ds, private_groups)
         if removed:
             ds._changed()
         return changed or removed
+
+    def _apply_stored(self, ds: Dataset, elems: dict[int, Any], tag: int, action: str,
+                      pos: int) -> bool | None:
+        """Z, D or U on an element still as read (index entry `pos`) of a plain VR:
+        the replacement goes straight into the map, without a DataElement for the old
+        value or decoding it. Whether it changed anything; None for what _apply does
+        (sequences, UN and ambiguous VRs, C, U on what is not a UID)."""
+        index = ds._index
+        vr, flags = index.vr_flags(pos)
+        if vr not in _STORED_VRS or flags & (_EL_SEQUENCE | _EL_FRAGMENTS):
+            return None
+        if action == "Z":
+            if index.length(pos) == 0:
+                return False
+            value: Any = None
+        elif vr == "UI" and action in ("U", "U*", "D"):
+            text = index.value_bytes(pos).decode("ascii", "replace").strip(" \0")
+            if not text:
+                value = str(generate_uid(self.uid_map.prefix))
+            else:
+                uids = [self.uid_map[u] for u in text.split("\\")]
+                value = uids[0] if len(uids) == 1 else uids
+        elif action == "D":
+            value = _DUMMY.get(vr, b"\0\0")
+        else:
+            return None
+        el = DataElement(tag, vr, value)
+        el._ds = ds
+        elems[tag] = el
+        return True
 
     def _apply(self, ds: Dataset, tag: int, action: str, ctx: _Context, stored: Any) -> bool:
         el = ds[tag]
