@@ -332,7 +332,7 @@ class _FileScanner:
         self.table = vr_table()
         self.charsets: dict[bytes, tuple[str, ...]] = {}
         self.need_charset = any(c.vr in CHARSET_VRS for c in columns)
-        # What one top_values call fetches from each data set: SOP Class UID,
+        # What one top_plain call fetches from each data set: SOP Class UID,
         # Specific Character Set, then the data set columns in plan order.
         self.data_tags = [_SOP_CLASS_UID, _SPECIFIC_CHARACTER_SET] + [
             c.tag for c in columns if c.tag >> 16 != 2]

@@ -265,36 +265,14 @@ cdef class ElementIndex:
             j = self.elems[j].end
         return -1
 
-    def top_values(self, tags):
-        """For each tag of `tags` (a sequence of ints): None when the data set has
-        no such top-level element, else (VR, flags, value bytes). One call for the
-        few attributes a scan wants from each of many files.
-        """
-        cdef Py_ssize_t n = len(tags), k
-        cdef list out = [None] * n
-        cdef size_t j
-        cdef uint32_t want
-        cdef df_element *e
-        for k in range(n):
-            want = tags[k]
-            # Top-level entries come in tag order in any valid data set; a linear
-            # walk per tag also copes with the ones that do not.
-            j = 0
-            while j < self.count and self.elems[j].tag != want:
-                j = self.elems[j].end
-            if j < self.count:
-                e = &self.elems[j]
-                out[k] = (vr_str(e.vr), e.flags,
-                          PyBytes_FromStringAndSize(<const char *>(self.data + e.offset),
-                                                    e.length))
-        return out
-
     def top_plain(self, tags, codes, uint32_t mask):
-        """As top_values, but a value whose VR code (two ASCII letters, first one
-        high) is codes[k] and whose flags have none of `mask` comes back as its bytes
-        alone: the usual case, which a scan decodes through its caches without
-        building a tuple per value. Others come back as (VR, flags, bytes), missing
-        ones as None. `codes` is as long as `tags`; 0 matches no VR."""
+        """The values of the top-level elements `tags` (a sequence of ints), in one
+        call for the few attributes a scan wants from each of many files. For each
+        tag: None when the data set has no such element; the value bytes alone when
+        its VR code (two ASCII letters, the first in the high byte) is codes[k] and
+        its flags have none of `mask` (the usual case, which a scan decodes through
+        its caches without a tuple per value); else (VR, flags, value bytes).
+        `codes` is as long as `tags`; 0 matches no VR."""
         cdef Py_ssize_t n = len(tags), k
         if len(codes) != n:
             raise ValueError("tags and codes differ in length")
@@ -306,6 +284,8 @@ cdef class ElementIndex:
         for k in range(n):
             want = tags[k]
             code = codes[k]
+            # Top-level entries come in tag order in any valid data set; a linear
+            # walk per tag also copes with the ones that do not.
             j = 0
             while j < self.count and self.elems[j].tag != want:
                 j = self.elems[j].end
