@@ -183,11 +183,18 @@ class UIDMap:
 class _Context:
     """What one data set's de-identification needs besides the tables."""
 
-    __slots__ = ("date_offset", "scrub")
+    __slots__ = ("date_offset", "scrub", "nested")
 
     def __init__(self, date_offset: int, scrub: re.Pattern[str] | None):
         self.date_offset = date_offset
         self.scrub = scrub
+        self.nested: dict[Any, set[int]] = {}  # element index -> its nested_positions()
+
+    def nested_in(self, index: Any) -> set[int]:
+        found = self.nested.get(index)
+        if found is None:
+            found = self.nested[index] = index.nested_positions()
+        return found
 
 
 class Deidentifier:
@@ -242,6 +249,7 @@ class Deidentifier:
                            for mask, value, entry in _table.REPEATERS]
         self.private_action = resolve_action(_table.PRIVATE, self.options, compound)
         self._scrub_needed = any(a == "C" for a in self.actions.values())
+        self._recorded = _record_values(self.options)
 
     # -- one data set ------------------------------------------------------------------------
     def deidentify(self, ds: Dataset) -> Dataset:
@@ -308,6 +316,7 @@ class Deidentifier:
         removed = False
         changed = False
         stored_changed = False
+        nested: set[int] | None = None  # entries of `index` that may hold data sets
         private_groups: set[int] = set()
         action_of = self.actions.get
         for tag, v in list(elems.items()):
@@ -327,8 +336,9 @@ class Deidentifier:
                 continue
             if action is None or action == "K":
                 if type(v) is int:
-                    vr, flags = index.vr_flags(v)
-                    if vr not in ("SQ", "UN") and not flags & _EL_SEQUENCE:
+                    if nested is None:
+                        nested = ctx.nested_in(index)
+                    if v not in nested:
                         continue  # kept as stored: the writer copies its bytes
                 el = ds[tag]
                 if el.VR == "SQ" and el.value:
@@ -533,24 +543,31 @@ class Deidentifier:
     def _record(self, ds: Dataset) -> None:
         """Patient Identity Removed, the De-identification Method and its codes
         (PS3.3 §C.7.1.1, CID 7050), Longitudinal Temporal Information Modified."""
-        used = ["basic", *[o for o in OPTIONS if o in self.options]]
+        methods, codes, longitudinal = self._recorded
         items = Sequence()
-        for option in used:
-            code, meaning = _CODES[option]
+        for code, meaning in codes:
             items.append(Dataset({0x00080100: DataElement(0x00080100, "SH", code),
                                   0x00080102: DataElement(0x00080102, "SH", "DCM"),
                                   0x00080104: DataElement(0x00080104, "LO", meaning)}))
-        if "retain_long_full_dates" in self.options:
-            longitudinal = "UNMODIFIED"
-        elif "retain_long_modified_dates" in self.options:
-            longitudinal = "MODIFIED"
-        else:
-            longitudinal = "REMOVED"
         for tag, vr, value in ((0x00120062, "CS", "YES"),
-                               (0x00120063, "LO", [_CODES[o][1] for o in used]),
+                               (0x00120063, "LO", list(methods)),
                                (0x00120064, "SQ", items),
                                (0x00280303, "CS", longitudinal)):
             ds[tag] = DataElement(tag, vr, value)
+
+
+def _record_values(options: tuple[str, ...]) -> tuple[tuple[str, ...],
+                                                     tuple[tuple[str, str], ...], str]:
+    """De-identification Method texts, their CID 7050 codes and the Longitudinal
+    Temporal Information Modified value for these options (the same for every file)."""
+    used = ["basic", *[o for o in OPTIONS if o in options]]
+    if "retain_long_full_dates" in options:
+        longitudinal = "UNMODIFIED"
+    elif "retain_long_modified_dates" in options:
+        longitudinal = "MODIFIED"
+    else:
+        longitudinal = "REMOVED"
+    return (tuple(_CODES[o][1] for o in used), tuple(_CODES[o] for o in used), longitudinal)
 
 
 def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:

@@ -256,6 +256,19 @@ cdef class ElementIndex:
             j = self.elems[j].end
         return out
 
+    def nested_positions(self):
+        """The set of entry positions (at any depth) that may hold data sets: SQ,
+        UN (a sequence of unknown VR may hide in one), or read as a sequence. A walk
+        over a data set's elements asks this once instead of each element's VR."""
+        cdef set out = set()
+        cdef size_t j
+        cdef uint16_t vr
+        for j in range(self.count):
+            vr = self.elems[j].vr
+            if vr == 0x5351 or vr == 0x554E or self.elems[j].flags & DF_EL_SEQUENCE:
+                out.add(j)
+        return out
+
     def find_top(self, uint32_t tag):
         """Position of the first top-level entry with this tag, or -1."""
         cdef size_t j = 0
