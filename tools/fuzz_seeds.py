@@ -134,12 +134,9 @@ def seeds(target: str, max_bytes: int) -> Iterator[bytes]:
         for frame, _ in _first_frames(family, max_bytes):
             yield bytes([0]) + frame
             yield bytes([1]) + frame
-        if target == "j2k":
-            # HTJ2K frames go through OpenJPEG too: it decodes them from 2.5, and it is
-            # the decoder dicomfast uses for them by default.
-            for frame, _ in _first_frames(HTJ2K, max_bytes):
-                yield bytes([0]) + frame
-        yield from _encoded_htj2k()
+        if target == "htj2k":
+            # Only Part 1 codestreams seed fuzz_j2k: see the header of csrc/fuzz/fuzz_j2k.c.
+            yield from _encoded_htj2k()
     elif target == "jpeg":
         for frame, _ in _first_frames(JPEG, max_bytes):
             yield bytes([0]) + frame
