@@ -381,12 +381,8 @@ class Deidentifier:
                 return False
             value: Any = None
         elif vr == "UI" and action in ("U", "U*", "D"):
-            text = index.value_bytes(pos).decode("ascii", "replace").strip(" \0")
-            if not text:
-                value = str(generate_uid(self.uid_map.prefix))
-            else:
-                uids = [self.uid_map[u] for u in text.split("\\")]
-                value = uids[0] if len(uids) == 1 else uids
+            uids = index.value_bytes(pos).decode("ascii", "replace").strip(" \0").split("\\")
+            value = self._new_uids(uids[0] if len(uids) == 1 else uids)
         elif action == "D":
             value = _DUMMY.get(vr, b"\0\0")
         else:
@@ -433,19 +429,22 @@ class Deidentifier:
 
     def _replace_uids(self, el: Any) -> bool:
         value = el.value
-        if value in (None, "", b""):
-            if el.VR == "UI":
-                el.value = str(generate_uid(self.uid_map.prefix))
-                return True
-            return False
         if el.VR != "UI":  # U on something that is not a UID: nothing to map, blank it
+            if value in (None, "", b""):
+                return False
             el.value = None
             return True
-        if isinstance(value, list):
-            el.value = [self.uid_map[u] for u in value]
-        else:
-            el.value = self.uid_map[value]
+        el.value = self._new_uids(value)
         return True
+
+    def _new_uids(self, value: Any) -> Any:
+        """The replacement of a UI value (one UID or a list): mapped consistently,
+        or a fresh UID for an empty one (D and U must leave a UID, Table E.1-1a)."""
+        if value in (None, "", b""):
+            return str(generate_uid(self.uid_map.prefix))
+        if isinstance(value, list):
+            return [self.uid_map[u] for u in value]
+        return self.uid_map[value]
 
     def _clean(self, el: Any, ctx: _Context) -> bool:
         vr = el.VR

@@ -147,15 +147,10 @@ def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
 
 
 def _write_element(ds: Dataset, tag: int, v: Any, enc: _Encoding, out: _Out) -> None:
+    """Encode one element (`v`: its DataElement, or its index entry when its stored
+    bytes cannot be copied as they are; _write_dataset copies those that can)."""
     index = ds._index
     if type(v) is int:
-        # Never touched since reading: copy the stored bytes when the encoding matches.
-        flags = index.flags(v)
-        if (flags & (_EL_IMPLICIT | _EL_BIG_ENDIAN)) == enc.raw_flags and not flags & _EL_TRUNCATED \
-                and (enc.undefined_sequences is None or not flags & _EL_SEQUENCE):
-            start, stop = index.extent(v)
-            out.copy(index.source, start, stop)
-            return
         v = ds[tag]
     el: DataElement = v
     vr = el.VR
@@ -222,17 +217,19 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
         return
     elems = ds._map()
     top = ds._parent is None
-    # Entries still ints (positions in the index) were never touched since reading;
-    # the common case, stored in the target's encoding, is copied here without a
-    # call per element (this loop is most of the time a header rewrite takes).
-    plain = index is not None and enc.undefined_sequences is None
+    # Entries still ints (positions in the index) were never touched since reading:
+    # stored in the target's encoding, whole, and (when sequences are to keep their
+    # form) of any kind, their bytes are copied here without a call per element
+    # (this loop is most of the time a header rewrite takes).
     copy_flags = _EL_IMPLICIT | _EL_BIG_ENDIAN | _EL_TRUNCATED
+    if enc.undefined_sequences is not None:
+        copy_flags |= _EL_SEQUENCE  # sequences change form: re-encoded
     raw_flags = enc.raw_flags
     for tag in sorted(elems):
         if tag >> 16 == 0x0002 and top:
             continue  # the File Meta is written separately
         v = elems[tag]
-        if plain and type(v) is int and index.flags(v) & copy_flags == raw_flags:
+        if type(v) is int and index.flags(v) & copy_flags == raw_flags:
             start, stop = index.extent(v)
             out.copy(index.source, start, stop)
         else:

@@ -271,20 +271,20 @@ def _optional_module(name: str) -> Any:
 
 
 def _j2k_module() -> Any:
-    try:
-        return importlib.import_module("dicomfast._native._j2k")
-    except ImportError:
+    mod = _optional_module("dicomfast._native._j2k")
+    if mod is None:
         raise CodecUnavailableError(
-            f"JPEG 2000: this build of dicomfast has no _j2k module; {_OPENJPEG_HINT}") from None
+            f"JPEG 2000: this build of dicomfast has no _j2k module; {_OPENJPEG_HINT}")
+    return mod
 
 
 def _htj2k_module() -> Any:
-    try:
-        return importlib.import_module("dicomfast._native._htj2k")
-    except ImportError:
+    mod = _optional_module("dicomfast._native._htj2k")
+    if mod is None:
         raise CodecUnavailableError(
             f"HTJ2K: encoding needs the _htj2k module, which this build of dicomfast does "
-            f"not have; {_OPENJPH_HINT}") from None
+            f"not have; {_OPENJPH_HINT}")
+    return mod
 
 
 def _first_built(*modules: str) -> str:
