@@ -6,8 +6,9 @@ Every group times one codestream (or one raw frame, for encoders) already in
 memory, the same bytes for every peer; compare the ratios of their means.
 dicomfast runs on 1 and 2 threads (OpenJPEG's code-block threads; OpenJPH has
 none), imagecodecs with numthreads 1 and 2; pylibjpeg-openjpeg and GDCM are
-single-threaded. The HTJ2K decode groups hold both of dicomfast's decoders:
-the faster one is what the registry routes .201-.203 frames to. GDCM has no
+single-threaded. The HTJ2K decode groups hold both of dicomfast's decoders in
+this process, and the default path (OpenJPH in a helper process, which is what
+decode_frame uses for .201-.203 frames). GDCM has no
 HTJ2K and its Python encode path is not used (it writes through a
 DataElement copy that does not survive SWIG's ownership rules here), so it is
 in the J2K decode groups only. Peers that are not installed are skipped.
@@ -85,6 +86,17 @@ def _decode_groups(group, data, *, gdcm_too, ht):
         benchmark(_htj2k.decode, data, _out())
 
     @pytest.mark.benchmark(group=group)
+    def dicomfast_isolated(benchmark):
+        # What decode_frame does with an HTJ2K frame by default: OpenJPH in a helper
+        # process (dicomfast/pixels/isolated.py).
+        if not ht or _htj2k is None:
+            pytest.skip("HTJ2K frames only")
+        from dicomfast.pixels import isolated
+
+        benchmark(isolated.decode, "dicomfast._native._htj2k", data, _out(), codec="HTJ2K",
+                  rows=ROWS, columns=COLUMNS, samples=1, bytes_per_sample=2)
+
+    @pytest.mark.benchmark(group=group)
     def pylibjpeg(benchmark):
         openjpeg = pytest.importorskip("openjpeg")
         benchmark(openjpeg.decode, data)
@@ -108,23 +120,23 @@ def _decode_groups(group, data, *, gdcm_too, ht):
             pytest.skip("GDCM does not decode HTJ2K")
         benchmark(_gdcm_decoder(data))
 
-    return (dicomfast_openjpeg, dicomfast_openjph, pylibjpeg, imagecodecs_openjpeg,
-            imagecodecs_openjph, gdcm)
+    return (dicomfast_openjpeg, dicomfast_openjph, dicomfast_isolated, pylibjpeg,
+            imagecodecs_openjpeg, imagecodecs_openjph, gdcm)
 
 
-(test_j2k_lossless_dicomfast, _, test_j2k_lossless_pylibjpeg,
+(test_j2k_lossless_dicomfast, _, _, test_j2k_lossless_pylibjpeg,
  test_j2k_lossless_imagecodecs, _, test_j2k_lossless_gdcm) = _decode_groups(
     "decode J2K lossless: 1955 x 1841, 15 bits", J2K_LOSSLESS, gdcm_too=True, ht=False)
-(test_j2k_lossy_dicomfast, _, test_j2k_lossy_pylibjpeg,
+(test_j2k_lossy_dicomfast, _, _, test_j2k_lossy_pylibjpeg,
  test_j2k_lossy_imagecodecs, _, test_j2k_lossy_gdcm) = _decode_groups(
     "decode J2K lossy: 1955 x 1841, 15 bits", J2K_LOSSY, gdcm_too=True, ht=False)
 (test_ht_lossless_dicomfast_openjpeg, test_ht_lossless_dicomfast_openjph,
- test_ht_lossless_pylibjpeg, test_ht_lossless_imagecodecs_openjpeg,
+ test_ht_lossless_dicomfast_isolated, test_ht_lossless_pylibjpeg, test_ht_lossless_imagecodecs_openjpeg,
  test_ht_lossless_imagecodecs_openjph, _) = _decode_groups(
     "decode HTJ2K lossless: 1955 x 1841, 15 bits", HT_LOSSLESS, gdcm_too=False, ht=True)
 if HT_LOSSY is not None:
     (test_ht_lossy_dicomfast_openjpeg, test_ht_lossy_dicomfast_openjph,
-     test_ht_lossy_pylibjpeg, test_ht_lossy_imagecodecs_openjpeg,
+     test_ht_lossy_dicomfast_isolated, test_ht_lossy_pylibjpeg, test_ht_lossy_imagecodecs_openjpeg,
      test_ht_lossy_imagecodecs_openjph, _) = _decode_groups(
         "decode HTJ2K lossy: 1955 x 1841, 15 bits", HT_LOSSY, gdcm_too=False, ht=True)
 

@@ -509,28 +509,37 @@ def test_htj2k_decoding_falls_back_to_openjpeg_for_part1_codestreams():
 @needs_j2k
 @needs_htj2k
 def test_htj2k_decoder_choice(monkeypatch):
-    """OpenJPEG decodes HTJ2K frames by default (OpenJPH 0.9 asserts on some malformed
-    packet headers); OpenJPH on request, for trusted input. Both give the same pixels,
-    and each choice really reaches its library."""
-    from dicomfast.pixels import codecs
+    """OpenJPH decodes HTJ2K frames by default (the quicker), OpenJPEG on request. Both
+    give the same pixels, and each choice really reaches its library; with isolation
+    on (the default) the call goes to a helper process naming the same module."""
+    from dicomfast.pixels import codecs, isolated
 
     params = ImageParams(64, 64, bits_allocated=16, bits_stored=16, pixel_representation=1)
     src = np.random.default_rng(5).integers(-3000, 3000, (64, 64), dtype=np.int16)
     data = encode_frame(src, HTJ2K_LOSSLESS, params)
-    assert codecs._htj2k_decoder == "openjpeg"
+    assert codecs._htj2k_decoder == "openjph"
     used = []
     for mod in (_j2k, _htj2k):
         real = mod.decode
         monkeypatch.setattr(mod, "decode", lambda *a, _r=real, _m=mod, **k: (
             used.append(_m.__name__), _r(*a, **k))[1])
-    np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
-    previous = codecs.set_htj2k_decoder("openjph")
-    try:
-        assert previous == "openjpeg"
-        np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
-    finally:
-        codecs.set_htj2k_decoder(previous)
-    assert used == ["dicomfast._native._j2k", "dicomfast._native._htj2k"]
+    real_isolated = isolated.decode
+    monkeypatch.setattr(isolated, "decode", lambda module, *a, **k: (
+        used.append("isolated " + module), real_isolated(module, *a, **k))[1])
+    for isolate in (False, True):
+        previous_isolation = isolated.set_isolation(isolate)
+        try:
+            np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+            previous = codecs.set_htj2k_decoder("openjpeg")
+            try:
+                assert previous == "openjph"
+                np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+            finally:
+                codecs.set_htj2k_decoder(previous)
+        finally:
+            isolated.set_isolation(previous_isolation)
+    assert used == ["dicomfast._native._htj2k", "dicomfast._native._j2k",
+                    "isolated dicomfast._native._htj2k", "isolated dicomfast._native._j2k"]
     with pytest.raises(ValueError, match="openjph"):
         codecs.set_htj2k_decoder("kakadu")
 

@@ -6,10 +6,10 @@ in data it alone parses:
 
 - openjpeg-2.5.0-ht-mel-*: an HTJ2K frame with more coding passes in a code-block
   than OpenJPEG's HT decoder takes. OpenJPEG 2.5.0 (Debian 12) usually reports it,
-  but now and then (its multi-threaded decoder, after earlier decodes) reads the MEL
-  segment from memory it did not fill and fails an assert() in ht_dec.c mel_init.
-  HTJ2K frames decode through OpenJPEG by default, so with Debian 12's library a
-  hostile HTJ2K file can end the process (docs/robustness.md).
+  but now and then (depending on where the code-block's buffer lies) fails an
+  assert() in ht_dec.c mel_init. dicomfast decodes frames with HT code-blocks in
+  helper processes, so through dicomfast this ends a helper and is a DecodeError
+  (tests/test_isolated.py); this test tracks the library itself.
 
 Each input is decoded in a child process. A DicomfastError passes; the known abort
 is an expected failure (xfail) naming the library; anything else fails.

@@ -1,5 +1,5 @@
 /* libFuzzer harness for the JPEG 2000 glue: the library-free header reader and
- * helpers of df_j2k.c (df_j2k_info_read, df_j2k_check_ht_data, df_j2k_add_tlm) and
+ * helpers of df_j2k.c (df_j2k_info_read, df_j2k_check_tile_parts, df_j2k_add_tlm) and
  * the OpenJPEG decoder of glue/df_j2k_openjpeg.c, with a lossless round trip.
  *
  * Input layout: byte 0 chooses the options, the rest is the frame (a raw codestream
@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (df_j2k_info_read(src, src_len, &info, &err) == DF_OK) {
         FUZZ_CHECK(info.codestream_offset + info.codestream_len <= src_len);
         FUZZ_CHECK(info.header_len <= info.codestream_len);
-        df_j2k_check_ht_data(src, src_len, &info, &err);
+        df_j2k_check_tile_parts(src, src_len, &info, &err);
         /* TLM insertion works on raw codestreams; sized by the two-call contract. */
         if (!info.jp2 && df_j2k_add_tlm(src, src_len, NULL, 0, &n, &err) == DF_E_OUTPUT_TOO_SMALL &&
             n <= FUZZ_MAX_FRAME) {

@@ -196,6 +196,8 @@ static df_status read_coc(const uint8_t *p, size_t len, uint64_t at, df_j2k_info
         return df_fail(err, DF_E_MALFORMED, at, DF_NO_TAG, "COC has %u levels", sp[0]);
     if (sp[0] > info->max_levels)
         info->max_levels = sp[0];
+    if (sp[3] & 0x40)
+        info->htj2k = 1;  /* HT code-blocks for this component */
     return check_code_block(sp[1], sp[2], at, err);
 }
 
@@ -529,42 +531,81 @@ void df_j2k_load_samples(const uint8_t *src, size_t first, size_t count, size_t 
             dst[i] = df_load_u16le(p + 2 * i * stride);
 }
 
-df_status df_j2k_check_ht_data(const uint8_t *src, size_t src_len, const df_j2k_info *info,
-                               df_error *err) {
+/* Code-block style of a COD or COC segment (`p` at its length field), or -1 when
+ * the segment is too short to hold one (Tables A.12 and A.23). */
+static int segment_cblk_style(uint32_t marker, const uint8_t *p, size_t len,
+                              const df_j2k_info *info) {
+    size_t at = marker == J2K_COD ? 2 + 1 + 4 + 3
+                                  : 2 + (info->components < 257 ? 1u : 2u) + 1 + 3;
+    return at < len ? p[at] : -1;
+}
+
+df_status df_j2k_check_tile_parts(const uint8_t *src, size_t src_len, const df_j2k_info *info,
+                                  df_error *err) {
     const uint8_t *cs = src + info->codestream_offset;
     const uint64_t base = info->codestream_offset;
     size_t len = (size_t)info->codestream_len, at = (size_t)info->header_len;
     uint32_t parts = 0;
+    const int ht = info->htj2k != 0;
     (void)src_len;
     while (at + 2 <= len && df_load_u16be(cs + at) != J2K_EOC) {
-        /* SOT: Lsot = 10, Isot, Psot, TPsot, TNsot (Table A.4). */
-        if (at + 12 > len || df_load_u16be(cs + at) != J2K_SOT)
+        /* SOT: Lsot = 10, Isot, Psot, TPsot, TNsot (Table A.4). Without HT
+         * code-blocks a broken chain is left to the decoder, which cannot get past
+         * it either; with them the frame is refused. */
+        if (at + 12 > len || df_load_u16be(cs + at) != J2K_SOT) {
+            if (!ht)
+                return DF_OK;
             return df_fail(err, DF_E_DECODE, base + at, DF_NO_TAG,
                            "no SOT where tile-part %u should start", parts);
+        }
         uint32_t lsot = df_load_u16be(cs + at + 2), isot = df_load_u16be(cs + at + 4);
         uint32_t psot = df_load_u32be(cs + at + 6), tpsot = cs[at + 10], tnsot = cs[at + 11];
         if (lsot != 10 || isot >= info->n_tiles || (tnsot != 0 && tpsot >= tnsot) ||
-            (psot != 0 && psot < 14))
+            (psot != 0 && psot < 14)) {
+            if (!ht)
+                return DF_OK;
             return df_fail(err, DF_E_DECODE, base + at, DF_NO_TAG,
                            "SOT of tile %u (part %u of %u, %u bytes) does not fit %u tile(s)",
                            isot, tpsot, tnsot, psot, info->n_tiles);
-        if (psot > len - at)
-            return df_fail(err, DF_E_DECODE, base + len, DF_NO_TAG,
-                           "the codestream is cut short: tile-part %u needs %u bytes, %zu remain",
-                           parts, psot, len - at);
+        }
+        if (psot > len - at) {
+            if (!ht)
+                psot = 0;  /* cut short: the decoder reads what there is */
+            else
+                return df_fail(err, DF_E_DECODE, base + len, DF_NO_TAG,
+                               "the codestream is cut short: tile-part %u needs %u bytes, "
+                               "%zu remain", parts, psot, len - at);
+        }
         size_t end = psot == 0 ? len : at + psot;
-        /* The tile-part header's marker segments, up to SOD. */
+        /* The tile-part header's marker segments, up to SOD. HT code-blocks need
+         * the CAP marker in the main header (15444-15 §A.2): a COD or COC asking for
+         * them here, in a codestream that announced none, is refused, so that the
+         * main header alone tells which decoder a frame needs. */
         size_t p = at + 12;
         while (p + 4 <= end && df_load_u16be(cs + p) != J2K_SOD) {
-            if (cs[p] != 0xFF || df_load_u16be(cs + p + 2) < 2)
+            uint32_t marker = df_load_u16be(cs + p), seg = df_load_u16be(cs + p + 2);
+            if (cs[p] != 0xFF || seg < 2 || seg > end - p - 2) {
+                if (!ht)
+                    return DF_OK;
                 return df_fail(err, DF_E_DECODE, base + p, DF_NO_TAG,
                                "a broken marker segment in a tile-part header");
-            p += 2 + (size_t)df_load_u16be(cs + p + 2);
+            }
+            if (!ht && (marker == J2K_COD || marker == J2K_COC)) {
+                int style = segment_cblk_style(marker, cs + p + 2, seg, info);
+                if (style >= 0 && (style & 0x40))
+                    return df_fail(err, DF_E_DECODE, base + p, DF_NO_TAG,
+                                   "a tile-part header asks for HT code-blocks, which the "
+                                   "main header does not announce");
+            }
+            p += 2 + (size_t)seg;
         }
-        if (p + 2 > end || df_load_u16be(cs + p) != J2K_SOD)
+        if (p + 2 > end || df_load_u16be(cs + p) != J2K_SOD) {
+            if (!ht)
+                return DF_OK;
             return df_fail(err, DF_E_DECODE, base + at, DF_NO_TAG,
                            "tile-part %u has no SOD marker", parts);
-        for (p += 2; p + 1 < end; p++) {
+        }
+        for (p += 2; ht && p + 1 < end; p++) {
             const uint8_t *ff = memchr(cs + p, 0xFF, end - 1 - p);
             if (ff == NULL)
                 break;
@@ -585,7 +626,7 @@ df_status df_j2k_check_ht_data(const uint8_t *src, size_t src_len, const df_j2k_
             break;
         at = end;
     }
-    if (parts < info->n_tiles)
+    if (ht && parts < info->n_tiles)
         return df_fail(err, DF_E_DECODE, base + at, DF_NO_TAG,
                        "the codestream is cut short: %u tile-parts for %u tiles", parts,
                        info->n_tiles);

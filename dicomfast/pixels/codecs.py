@@ -17,6 +17,7 @@ import numpy as np
 
 from dicomfast.errors import CodecUnavailableError, UnsupportedTransferSyntaxError
 from dicomfast.pixels.params import ImageParams
+from dicomfast.pixels import isolated
 
 Decoder = Callable[[Any, ImageParams, np.ndarray, bool], None]
 Encoder = Callable[[np.ndarray, ImageParams], bytes]
@@ -207,7 +208,8 @@ def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
     return mod.deflate(raw.view(np.uint8).reshape(-1))
 
 
-def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
+                ht: bool | None = None) -> None:
     # pydicom (with pylibjpeg-openjpeg) sizes samples by the codestream's precision
     # and, for monochrome images whose codestream signedness disagrees with Pixel
     # Representation, reads the precision bits as the data set's signedness
@@ -219,20 +221,28 @@ def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bo
 
         raise DecodeError(f"Bits Allocated {p.bits_allocated} is not supported",
                           codec="JPEG 2000")
-    mod.decode(data, out, strict=strict, rows=p.rows, columns=p.columns,
-               samples=p.samples_per_pixel, bytes_per_sample=p.dtype.itemsize,
-               out_signed=p.pixel_representation == 1,
-               fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
+    options = dict(strict=strict, rows=p.rows, columns=p.columns,
+                   samples=p.samples_per_pixel, bytes_per_sample=p.dtype.itemsize,
+                   out_signed=p.pixel_representation == 1,
+                   fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
+    # Frames with HT code-blocks, whatever the transfer syntax says, decode in a
+    # helper process: both HT decoders can abort on malformed ones (pixels/isolated.py).
+    if isolated.isolation() and (ht if ht is not None else mod.info(data)["htj2k"]):
+        isolated.decode(mod.__name__, data, out, codec="HTJ2K", **options)
+    else:
+        mod.decode(data, out, **options)
 
 
-# HTJ2K frames decode through OpenJPEG unless told otherwise. OpenJPH decodes them
-# faster (benchmarks/bench_j2k.py), but the OpenJPH that Debian ships (0.9) ends the
-# process with a failed assert() on some malformed packet headers, and no check of
-# the headers beforehand can rule that out; OpenJPEG reports such frames as errors.
-# For input you trust, set_htj2k_decoder("openjph") (or DICOMFAST_HTJ2K_DECODER=openjph)
-# picks OpenJPH; a build without OpenJPEG uses OpenJPH in any case.
+# HTJ2K frames decode through OpenJPH, which is about twice as quick as OpenJPEG on
+# them (benchmarks/bench_j2k.py), in a helper process like every frame with HT
+# code-blocks: Debian's OpenJPH (0.9) ends the process with a failed assert() on some
+# malformed packet headers, Debian 12's OpenJPEG (2.5.0) on some malformed code-block
+# data, and no check beforehand can rule either out (pixels/isolated.py). OpenJPH
+# takes only HT code-blocks with per-subband step sizes; other frames, and builds
+# without OpenJPH, go to OpenJPEG. set_htj2k_decoder("openjpeg") (or
+# DICOMFAST_HTJ2K_DECODER=openjpeg) sends every HTJ2K frame to OpenJPEG.
 HTJ2K_DECODERS = ("openjpeg", "openjph")
-_htj2k_decoder = os.environ.get("DICOMFAST_HTJ2K_DECODER", "openjpeg")
+_htj2k_decoder = os.environ.get("DICOMFAST_HTJ2K_DECODER", "openjph")
 if _htj2k_decoder not in HTJ2K_DECODERS:
     raise ValueError(f"DICOMFAST_HTJ2K_DECODER={_htj2k_decoder!r}: one of {HTJ2K_DECODERS}")
 
@@ -240,8 +250,8 @@ if _htj2k_decoder not in HTJ2K_DECODERS:
 def set_htj2k_decoder(name: str) -> str:
     """Choose the library that decodes HTJ2K frames ("openjpeg" or "openjph").
 
-    Returns the previous choice. OpenJPH is quicker; OpenJPEG is the safe choice
-    for files from outside (see docs/robustness.md)."""
+    Returns the previous choice. OpenJPH is the default and the quicker; either
+    runs in a helper process unless isolation is off (pixels/isolated.py)."""
     global _htj2k_decoder
     if name not in HTJ2K_DECODERS:
         raise ValueError(f"HTJ2K decoder {name!r}: one of {HTJ2K_DECODERS}")
@@ -257,7 +267,7 @@ def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: 
                                 mod.__name__ != "dicomfast._native._j2k"):
         info = openjph.info(data)
         if info["htj2k"] and (info["reversible"] or info["quant_style"] == 2):
-            _j2k_decode(openjph, data, p, out, strict)
+            _j2k_decode(openjph, data, p, out, strict, ht=True)
             return
         mod = _j2k_module()
     _j2k_decode(mod, data, p, out, strict)

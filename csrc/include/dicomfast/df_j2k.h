@@ -165,11 +165,14 @@ void df_j2k_load_samples(const uint8_t *src, size_t first, size_t count, size_t 
 /* Default decomposition levels for an image: up to 5, no more than its size allows. */
 uint32_t df_j2k_default_levels(uint32_t rows, uint32_t columns, uint32_t wanted);
 
-/* HT code-block data never holds 0xFF followed by a byte above 0x8F (its
- * streams are bit-stuffed, 15444-15 §7.3), and libraries may assert() rather
- * than report it; so check every tile-part body before an HTJ2K decode. */
-df_status df_j2k_check_ht_data(const uint8_t *src, size_t src_len, const df_j2k_info *info,
-                               df_error *err);
+/* Walk the tile-parts before a decode. With HT code-blocks (info->htj2k): their
+ * data never holds 0xFF followed by a byte above 0x8F (bit-stuffed streams,
+ * 15444-15 §7.3) and libraries may assert() rather than report it, so every
+ * tile-part body is checked, and a broken tile-part chain is refused. Without:
+ * a tile-part header asking for HT code-blocks is refused (they need the main
+ * header's CAP), so info->htj2k alone tells whether a frame has any. */
+df_status df_j2k_check_tile_parts(const uint8_t *src, size_t src_len, const df_j2k_info *info,
+                                  df_error *err);
 
 /* Copy a codestream adding a TLM marker segment (15444-1 §A.7.1) before the
  * first SOT, listing every tile-part's length. */

@@ -116,7 +116,7 @@ df_status decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_le
         return df_fail(err, DF_E_DECODE, info.codestream_offset, DF_NO_TAG,
                        "QCD/QCC give %u subbands, %u decomposition levels need %u",
                        info.min_quant_bands, info.max_levels, 3 * info.max_levels + 1);
-    st = df_j2k_check_ht_data(src, src_len, &info, err);
+    st = df_j2k_check_tile_parts(src, src_len, &info, err);
     if (st != DF_OK)
         return st;
 

@@ -153,8 +153,8 @@ df_status df_j2k_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t
     /* Geometry, features and the output size are settled before OpenJPEG
      * allocates anything for the image: a forged SIZ cannot make it try. */
     st = df_j2k_plan_decode(&info, opts, dst_len, &plan, n_out, err);
-    if (st == DF_OK && info.htj2k)
-        st = df_j2k_check_ht_data(src, src_len, &info, err);
+    if (st == DF_OK)
+        st = df_j2k_check_tile_parts(src, src_len, &info, err);
     if (st != DF_OK)
         return st;
 
