@@ -46,7 +46,8 @@ _SEQ_DELIM = (0xFFFE, 0xE0DD)
 class _Encoding:
     """How the output is encoded, and what source bytes can be copied as they are."""
 
-    __slots__ = ("little", "implicit", "prefix", "raw_flags", "undefined_sequences")
+    __slots__ = ("little", "implicit", "prefix", "raw_flags", "undefined_sequences",
+                 "implicit_header", "short_header", "long_header", "delimiter")
 
     def __init__(self, little: bool, implicit: bool, undefined_sequences: bool | None):
         self.little = little
@@ -55,52 +56,74 @@ class _Encoding:
         # An entry read with exactly these encoding flags can be copied byte for byte.
         self.raw_flags = (_EL_IMPLICIT if implicit else 0) | (0 if little else _EL_BIG_ENDIAN)
         self.undefined_sequences = undefined_sequences
+        self.implicit_header = struct.Struct(self.prefix + "HHI").pack
+        self.short_header = struct.Struct(self.prefix + "HH2sH").pack
+        self.long_header = struct.Struct(self.prefix + "HH2sHI").pack
+        self.delimiter = self.implicit_header  # (FFFE,xxxx) and a 32-bit length
+
+
+_VR_BYTES = {vr: vr.encode("ascii") for vr in (
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
+    "UL UN UR US UT UV").split()}
 
 
 def _header(tag: int, vr: str, length: int, enc: _Encoding) -> bytes:
-    p = enc.prefix
     if enc.implicit:
-        return struct.pack(p + "HHI", tag >> 16, tag & 0xFFFF, length)
+        return enc.implicit_header(tag >> 16, tag & 0xFFFF, length)
     if vr in LONG_FORM_VRS or length == _UNDEFINED:
-        return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+        return enc.long_header(tag >> 16, tag & 0xFFFF, _VR_BYTES.get(vr) or vr.encode("ascii"),
+                               0, length)
     if length > 0xFFFF:
         # PS3.5 §6.2.2: a value too long for a short-form VR goes as UN.
-        return struct.pack(p + "HH2sHI", tag >> 16, tag & 0xFFFF, b"UN", 0, length)
-    return struct.pack(p + "HH2sH", tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+        return enc.long_header(tag >> 16, tag & 0xFFFF, b"UN", 0, length)
+    return enc.short_header(tag >> 16, tag & 0xFFFF, _VR_BYTES.get(vr) or vr.encode("ascii"),
+                            length)
 
 
 def _delim(pair: tuple[int, int], enc: _Encoding) -> bytes:
-    return struct.pack(enc.prefix + "HHI", pair[0], pair[1], 0)
+    return enc.delimiter(pair[0], pair[1], 0)
+
+
+#: Source runs shorter than this are copied into the output buffer; longer ones
+#: are handed on as views of the source, so pixel data is never copied here.
+_SMALL_RUN = 1 << 14
 
 
 class _Out:
-    """Output chunks, merging runs of source bytes that follow each other."""
+    """Output chunks: newly encoded bytes and short source runs gathered in one
+    buffer, long source runs as views of the source between them."""
 
-    __slots__ = ("chunks", "src", "run_start", "run_stop", "size")
+    __slots__ = ("chunks", "buf", "size")
 
     def __init__(self) -> None:
         self.chunks: list[Any] = []
-        self.src: Any = None
-        self.run_start = self.run_stop = -1
-        self.size = 0
+        self.buf = bytearray()
+        self.size = 0  # of the chunks; parts() and total() add the buffer
 
     def copy(self, src: Any, start: int, stop: int) -> None:
-        if src is self.src and start == self.run_stop:
-            self.run_stop = stop
-        else:
-            self._flush()
-            self.src, self.run_start, self.run_stop = src, start, stop
+        if stop - start < _SMALL_RUN:
+            self.buf += memoryview(src)[start:stop]
+            return
+        self._flush()
+        self.chunks.append(memoryview(src)[start:stop])
         self.size += stop - start
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: Any) -> None:
+        if len(data) < _SMALL_RUN:
+            self.buf += data
+            return
         self._flush()
         self.chunks.append(data)
         self.size += len(data)
 
+    def total(self) -> int:
+        return self.size + len(self.buf)
+
     def _flush(self) -> None:
-        if self.src is not None:
-            self.chunks.append(memoryview(self.src)[self.run_start:self.run_stop])
-            self.src = None
+        if self.buf:
+            self.chunks.append(bytes(self.buf))
+            self.size += len(self.buf)
+            self.buf = bytearray()
 
     def parts(self) -> list[Any]:
         self._flush()
@@ -143,7 +166,24 @@ def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
     if value is None:
         return b""
     encodings = ds._charset() if vr in CHARSET_VRS else ("iso8859",)
+    if type(value) is str and value.isascii():
+        # Replacement values repeat from file to file (de-identification dummies,
+        # code strings, dates): each is encoded once. ASCII text encodes the same
+        # in every character set DICOM allows and raises no warning, so a cached
+        # result is what encode_value would give.
+        key = (vr, value, enc.little, encodings)
+        raw = _ENCODED.get(key)
+        if raw is None:
+            raw = encode_value(vr, value, enc.little, encodings)
+            if len(_ENCODED) >= _ENCODED_MAX:
+                _ENCODED.clear()
+            _ENCODED[key] = raw
+        return raw
     return encode_value(vr, value, enc.little, encodings)
+
+
+_ENCODED: dict[tuple[str, str, bool, tuple[str, ...]], bytes] = {}
+_ENCODED_MAX = 4096
 
 
 def _write_element(ds: Dataset, tag: int, v: Any, enc: _Encoding, out: _Out) -> None:
@@ -186,7 +226,7 @@ def _write_sequence(ds: Dataset, el: DataElement, enc: _Encoding, out: _Out) -> 
     if undefined:
         out.add(_header(el.tag, "SQ", _UNDEFINED, enc))
         for item in items:
-            out.add(struct.pack(enc.prefix + "HHI", *_ITEM, _UNDEFINED))
+            out.add(enc.delimiter(*_ITEM, _UNDEFINED))
             _write_dataset(item, enc, out)
             out.add(_delim(_ITEM_DELIM, enc))
         out.add(_delim(_SEQ_DELIM, enc))
@@ -196,12 +236,12 @@ def _write_sequence(ds: Dataset, el: DataElement, enc: _Encoding, out: _Out) -> 
         sub = _Out()
         _write_dataset(item, enc, sub)
         bodies.append(sub)
-    total = sum(8 + b.size for b in bodies)
+    total = sum(8 + b.total() for b in bodies)
     out.add(_header(el.tag, "SQ", total, enc))
     for b in bodies:
-        out.add(struct.pack(enc.prefix + "HHI", *_ITEM, b.size))
+        out.add(enc.delimiter(*_ITEM, b.total()))
         for part in b.parts():
-            out.add(bytes(part) if isinstance(part, memoryview) else part)
+            out.add(part)
 
 
 def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
@@ -340,8 +380,12 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
         preamble = b"\0" * 128
     elif len(preamble) != 128:
         raise ValueError("the preamble is 128 bytes")
-    parts = [preamble, b"DICM", _file_meta(ds, ts),
-             *_dataset_parts(ds, ts, undefined_length_sequences)]
+    head = preamble + b"DICM" + _file_meta(ds, ts)
+    parts = _dataset_parts(ds, ts, undefined_length_sequences)
+    if parts and type(parts[0]) is bytes and len(parts[0]) < _SMALL_RUN:
+        parts[0] = head + parts[0]  # one write for a small file's whole header
+    else:
+        parts.insert(0, head)
     if hasattr(target, "write"):
         for part in parts:
             target.write(part)  # type: ignore[union-attr]
