@@ -75,6 +75,18 @@ def test_library_error_keeps_the_helper(frame):
     assert _helper_pids() == pids
 
 
+def test_threads_each_get_a_helper(frame):
+    """Decodes from several threads at once run in as many helpers, side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    params, src, data = frame
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: decode_frame(data, params, HTJ2K_LOSSLESS), range(32)))
+    for got in results:
+        np.testing.assert_array_equal(got, src)
+    assert 1 <= len(_helper_pids()) <= 4
+
+
 def test_ht_codestream_under_a_part1_syntax_is_isolated_too(frame, monkeypatch):
     """The transfer syntax does not decide: a JPEG 2000 (.90) frame whose codestream
     has HT code-blocks goes to a helper as well."""
