@@ -165,8 +165,8 @@ def _colour(ds: Any, arr: np.ndarray, photometric: str) -> np.ndarray:
 
 
 def render_frame(ds: Any, frame: int = 0, *, window: tuple[float, float] | None = None,
-                 voi_index: int = 0, overlays: bool = False, display: Any = None
-                 ) -> np.ndarray:
+                 voi_index: int = 0, overlays: bool = False, display: Any = None,
+                 reduce: int = 0) -> np.ndarray:
     """Frame `frame` of `ds` as an 8-bit image: (rows, cols) gray or (rows, cols, 3) RGB.
 
     Grayscale: the Modality LUT, then the VOI: `window` (center, width) when given,
@@ -174,9 +174,11 @@ def render_frame(ds: Any, frame: int = 0, *, window: tuple[float, float] | None 
     own value range; then MONOCHROME1 / Presentation LUT Shape inversion. `display`
     (True, or a dict of :func:`dicomfast.pixels.gsdf.ddl_lut` keywords: l_min,
     l_max, ambient, gamma, characteristic) maps the P-values through the GSDF to
-    that display's drive levels. `overlays` draws the overlay planes in white.
+    that display's drive levels. `overlays` draws the overlay planes in white
+    (full-size images only). `reduce` renders JPEG 2000 / HTJ2K frames that many
+    resolution levels down (see Dataset.frame).
     """
-    arr = ds.frame(frame)
+    arr = ds.frame(frame, reduce=reduce) if reduce else ds.frame(frame)
     photometric = str(ds.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
     if arr.ndim == 3 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
         image = _colour(ds, arr, photometric)
@@ -249,6 +251,24 @@ def _fit(image: np.ndarray, tile: int) -> np.ndarray:
     return out
 
 
+_J2K_SYNTAXES = frozenset(("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                           "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                           "1.2.840.10008.1.2.4.203"))
+
+
+def _tile_reduce(ds: Any, tile: int) -> int:
+    """Resolution levels a JPEG 2000 / HTJ2K frame can drop and still fill a tile:
+    the decoder skips them, so a contact sheet of large images decodes quickly."""
+    ts = getattr(ds, "transfer_syntax", None)
+    if ts is None or ts.uid not in _J2K_SYNTAXES:
+        return 0
+    side = max(int(ds.get("Rows") or 0), int(ds.get("Columns") or 0))
+    levels = 0
+    while side >> (levels + 1) >= tile:
+        levels += 1
+    return levels
+
+
 def _sort_key(ds: Any, path: str) -> tuple:
     try:
         number = int(ds.get("InstanceNumber") or 0)
@@ -286,13 +306,14 @@ def contact_sheet(sources: Any, *, columns: int | None = None, tile: int = 256,
         ds = datasets[0][0]
         n = int(ds.get("NumberOfFrames") or 1)
         for i in range(n):
-            tiles.append(_fit(render_frame(ds, i, **render), tile))
+            tiles.append(_fit(render_frame(ds, i, reduce=_tile_reduce(ds, tile), **render),
+                              tile))
     else:
         for ds, _ in sorted(datasets, key=lambda d: _sort_key(*d)):
             n = int(ds.get("NumberOfFrames") or 1)
             try:
                 tiles.append(_fit(render_frame(ds, n // 2 if frame is None else frame,
-                                               **render), tile))
+                                               reduce=_tile_reduce(ds, tile), **render), tile))
             except Exception:
                 continue
     if not tiles:

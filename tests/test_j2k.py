@@ -572,6 +572,35 @@ def test_reduce_matches_imagecodecs(reduce):
 
 
 @needs_j2k
+@needs_htj2k
+@pytest.mark.parametrize("syntax", [J2K_LOSSLESS, HTJ2K_LOSSLESS])
+def test_frame_reduce_through_the_dataset(syntax, tmp_path):
+    """Dataset.frame(i, reduce=r): the low band of the frame, as imagecodecs' OpenJPH
+    gives it (skipres), for Part 1 and HTJ2K (the latter through a helper process);
+    capped at the codestream's levels; refused where the data is not JPEG 2000."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    source = dicomfast.read(find("RG3_UNCR.dcm") or find("MR_small.dcm"))
+    arr = source.pixel_array
+    rows, columns = arr.shape
+    bits = int(arr.max()).bit_length()
+    reference = imagecodecs.htj2k_decode(_htj2k.encode(_raw(arr), rows, columns, 1, bits, False,
+                                                       levels=5), skipres=2)
+    reference = reference.astype(np.int16).clip(0, (1 << bits) - 1).astype(arr.dtype)
+    path = tmp_path / "reduced.dcm"
+    source.save(path, transfer_syntax=syntax)
+    ds = dicomfast.read(path)
+    small = ds.frame(0, reduce=2)
+    assert small.shape == (-(-rows // 4), -(-columns // 4))
+    np.testing.assert_array_equal(small, reference)
+    np.testing.assert_array_equal(ds.frame(0), arr)  # full size still as stored
+    levels = _j2k.info(next(generate_frames(pydicom.dcmread(path).PixelData,
+                                            number_of_frames=1)))["levels"]
+    assert ds.frame(0, reduce=levels + 3).shape == ds.frame(0, reduce=levels).shape
+    with pytest.raises(ValueError, match="reduce"):
+        source.frame(0, reduce=1)
+
+
+@needs_j2k
 @pytest.mark.parametrize("name", ["RG1_J2KI.dcm", "US1_J2KR.dcm"])
 def test_threads_give_the_same_samples(name):
     data, ds = _first_frame(find(name))

@@ -181,3 +181,24 @@ def test_cli_errors_and_frames(tmp_path, capsys):
     with pytest.raises(SystemExit):
         render_cli.main(["render", str(multi), "--window", "abc", "-o", str(out)])
     capsys.readouterr()
+
+
+def test_grid_tiles_of_jpeg2000_decode_reduced(tmp_path, monkeypatch):
+    """A contact sheet decodes JPEG 2000 frames only down to the resolution a tile
+    needs: each level dropped halves both sides, so a 256-pixel tile of a 1955 x 1841
+    image decodes 2 levels down (488 x 460 and more), not the whole image."""
+    pytest.importorskip("dicomfast._native._j2k", exc_type=ImportError)
+    source = _need("RG1_J2KR.dcm")
+    ds = dicomfast.read(source)
+    assert render._tile_reduce(ds, 256) == 2
+    assert render._tile_reduce(ds, 4096) == 0
+    assert render._tile_reduce(dicomfast.read(_need("CT_small.dcm")), 16) == 0  # native data
+    asked = []
+    real = dicomfast.Dataset.frame
+    monkeypatch.setattr(dicomfast.Dataset, "frame", lambda self, i, **k: (
+        asked.append(k.get("reduce", 0)), real(self, i, **k))[1])
+    sheet = render.contact_sheet([source], tile=256, gap=0)
+    assert asked == [2] and sheet.shape == (256, 256)
+    full = render._fit(render.render_frame(ds), 256)
+    # The reduced image is the low band of the same picture: close to the full one.
+    assert np.abs(sheet.astype(int) - full.astype(int)).mean() < 8

@@ -23,7 +23,8 @@ def info(const uint8_t[::1] src not None, str codec="JPEG 2000"):
 
     Keys: columns, rows, components, precision, signed, uniform, subsampled,
     levels, layers, progression, reversible, mct, htj2k, jp2, colour_space,
-    quant_style (QCD: 0 none, 1 derived, 2 expounded), tiles, codestream_offset.
+    quant_style (QCD: 0 none, 1 derived, 2 expounded), tiles, codestream_offset, x0 and
+    y0 (the image offset on the reference grid).
     """
     cdef df_j2k_info inf
     cdef df_error err
@@ -40,7 +41,7 @@ def info(const uint8_t[::1] src not None, str codec="JPEG 2000"):
         "progression": PROGRESSIONS[inf.progression], "reversible": bool(inf.reversible),
         "mct": bool(inf.mct), "htj2k": bool(inf.htj2k), "jp2": bool(inf.jp2),
         "colour_space": inf.colour_space, "quant_style": inf.quant_style, "tiles": inf.n_tiles,
-        "codestream_offset": inf.codestream_offset,
+        "codestream_offset": inf.codestream_offset, "x0": inf.x0, "y0": inf.y0,
     }
 
 

@@ -186,14 +186,30 @@ def pixel_array(ds: Any) -> np.ndarray:
     return arr
 
 
-def frame(ds: Any, index: int, *, out: np.ndarray | None = None) -> np.ndarray:
-    """Frame `index` (negative counts from the end) as (rows, cols[, samples])."""
-    params = ImageParams.from_dataset(ds, pixel_source(ds)[1])
+def frame(ds: Any, index: int, *, out: np.ndarray | None = None,
+          reduce: int = 0) -> np.ndarray:
+    """Frame `index` (negative counts from the end) as (rows, cols[, samples]).
+
+    `reduce` (JPEG 2000 and HTJ2K data only) decodes that many resolution levels
+    down, each halving rows and columns: a quick thumbnail (see decode_frame)."""
+    buf, tag, little, encapsulated, _ = pixel_source(ds)
+    params = ImageParams.from_dataset(ds, tag)
     n = params.number_of_frames
     if index < 0:
         index += n
     if not 0 <= index < n:
         raise IndexError(f"frame {index} of {n}")
+    if reduce:
+        if not encapsulated:
+            raise ValueError("reduce= needs JPEG 2000 or HTJ2K frames, not native pixel data")
+        found = _encapsulated(ds, buf, params, little)
+        if not 0 <= index < len(found):
+            raise IndexError(f"frame {index} of {len(found)}")
+        try:
+            return decode_frame(found.frame(index), params, _transfer_syntax_uid(ds), out=out,
+                                strict=bool(ds._strict), reduce=reduce)
+        except DecodeError as exc:
+            raise DecodeError(exc.detail, codec=exc.codec, frame=index) from None
     arr = _decode(ds, range(index, index + 1), out)
     return arr.reshape(params.frame_shape)
 

@@ -209,7 +209,7 @@ def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
 
 
 def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
-                ht: bool | None = None) -> None:
+                ht: bool | None = None, reduce: int = 0) -> None:
     # pydicom (with pylibjpeg-openjpeg) sizes samples by the codestream's precision
     # and, for monochrome images whose codestream signedness disagrees with Pixel
     # Representation, reads the precision bits as the data set's signedness
@@ -221,7 +221,7 @@ def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bo
 
         raise DecodeError(f"Bits Allocated {p.bits_allocated} is not supported",
                           codec="JPEG 2000")
-    options = dict(strict=strict, rows=p.rows, columns=p.columns,
+    options = dict(strict=strict, reduce=reduce, rows=p.rows, columns=p.columns,
                    samples=p.samples_per_pixel, bytes_per_sample=p.dtype.itemsize,
                    out_signed=p.pixel_representation == 1,
                    fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
@@ -259,7 +259,8 @@ def set_htj2k_decoder(name: str) -> str:
     return previous
 
 
-def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
+def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
+                  reduce: int = 0) -> None:
     # `mod` is whichever of _j2k (OpenJPEG) and _htj2k (OpenJPH) this build has,
     # OpenJPEG first. OpenJPH takes only HT code-blocks with per-subband step sizes.
     openjph = _optional_module("dicomfast._native._htj2k")
@@ -267,10 +268,10 @@ def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: 
                                 mod.__name__ != "dicomfast._native._j2k"):
         info = openjph.info(data)
         if info["htj2k"] and (info["reversible"] or info["quant_style"] == 2):
-            _j2k_decode(openjph, data, p, out, strict, ht=True)
+            _j2k_decode(openjph, data, p, out, strict, ht=True, reduce=reduce)
             return
         mod = _j2k_module()
-    _j2k_decode(mod, data, p, out, strict)
+    _j2k_decode(mod, data, p, out, strict, reduce=reduce)
 
 
 def _optional_module(name: str) -> Any:
@@ -430,15 +431,17 @@ _CODECS = [
           "dicomfast._native._deflate", "deflate_decode", "deflate_encode",
           package_hint="install zlib1g-dev (Debian) or zlib (conda-forge) and rebuild"),
     Codec("JPEG 2000 Lossless", (JPEG2000_LOSSLESS,), "dicomfast._native._j2k", "j2k_decode",
-          "j2k_encode_lossless", package_hint=_OPENJPEG_HINT),
+          "j2k_encode_lossless", package_hint=_OPENJPEG_HINT, options=("reduce",)),
     Codec("JPEG 2000", (JPEG2000,), "dicomfast._native._j2k", "j2k_decode", "j2k_encode",
-          package_hint=_OPENJPEG_HINT),
+          package_hint=_OPENJPEG_HINT, options=("reduce",)),
     Codec("HTJ2K Lossless", (HTJ2K_LOSSLESS,), _HTJ2K_MODULE, "htj2k_decode",
-          "htj2k_encode_lossless", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
+          "htj2k_encode_lossless", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}",
+          options=("reduce",)),
     Codec("HTJ2K Lossless RPCL", (HTJ2K_LOSSLESS_RPCL,), _HTJ2K_MODULE, "htj2k_decode",
-          "htj2k_encode_rpcl", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
+          "htj2k_encode_rpcl", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}",
+          options=("reduce",)),
     Codec("HTJ2K", (HTJ2K,), _HTJ2K_MODULE, "htj2k_decode", "htj2k_encode",
-          package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}"),
+          package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}", options=("reduce",)),
 ]
 _BY_UID: dict[str, Codec] = {uid: c for c in _CODECS for uid in c.transfer_syntaxes}
 
@@ -459,21 +462,54 @@ def codec_for(transfer_syntax_uid: str) -> Codec:
 
 def decode_frame(data: Any, params: ImageParams, transfer_syntax: str, *,
                  out: np.ndarray | None = None, strict: bool = False,
-                 as_rgb: bool = True) -> np.ndarray:
+                 as_rgb: bool = True, reduce: int = 0) -> np.ndarray:
     """Decode one frame's bytes into an array of `params.frame_shape` (or `out`).
 
     `as_rgb=False` keeps JPEG YCbCr frames in YCbCr (the default converts them to
     RGB, as pydicom does); other codecs return samples as stored either way.
+    `reduce` (JPEG 2000 and HTJ2K only) drops that many resolution levels, each
+    halving rows and columns (15444-1 B.5), without decoding them: a quick
+    thumbnail. It is capped at the codestream's decomposition levels; the
+    result's shape says what came out.
     """
     from dicomfast.pixels.native import check_out, finish
 
     codec = codec_for(transfer_syntax)
+    stored = params  # the decoder checks the codestream against the full size
+    if reduce:
+        params, reduce = _reduced(codec, data, params, reduce)
     shape = (1, params.pixels_per_frame)
     arr = np.empty(shape, params.dtype) if out is None else check_out(out, shape, params.dtype)
-    codec.decode(data, params, arr.view(np.uint8).reshape(-1), strict, as_rgb=as_rgb)
+    options: dict[str, Any] = {"as_rgb": as_rgb}
+    if reduce:
+        options["reduce"] = reduce
+    codec.decode(data, stored, arr.view(np.uint8).reshape(-1), strict, **options)
     # Codecs return pixel-interleaved samples whatever Planar Configuration says.
     interleaved = params if params.planar_configuration == 0 else _interleaved(params)
     return finish(arr, interleaved, 1, out is not None).reshape(params.frame_shape)
+
+
+def _reduced(codec: Codec, data: Any, params: ImageParams, reduce: int
+             ) -> tuple[ImageParams, int]:
+    """The size of a frame decoded `reduce` levels down (capped at the levels the
+    codestream has), and the levels to drop; the decoder still checks the full
+    size against the data set's."""
+    if "reduce" not in codec.options:
+        raise ValueError(f"reduce= needs JPEG 2000 or HTJ2K frames, not {codec.name}")
+    if reduce < 0:
+        raise ValueError(f"reduce={reduce}: a number of resolution levels, 0 or more")
+    info = _j2k_module().info(data) if _optional_module("dicomfast._native._j2k") \
+        else _htj2k_module().info(data)
+    reduce = min(reduce, int(info["levels"]))
+
+    def axis(origin: int, size: int) -> int:  # 15444-1 B.5, as the decoder sizes it
+        step = 1 << reduce
+        return -(-(origin + size) // step) - -(-origin // step)
+
+    from dataclasses import replace
+
+    return replace(params, rows=axis(info["y0"], params.rows),
+                   columns=axis(info["x0"], params.columns)), reduce
 
 
 def encode_frame(array: np.ndarray, transfer_syntax: str, params: ImageParams) -> bytes:
