@@ -304,6 +304,43 @@ def test_framer_byte_by_byte_and_chunks():
         assert framer.buffered == 0
 
 
+def test_connection_receives_large_pdus_in_place():
+    """The transport reads a large PDU's body straight into that PDU's buffer
+    (get_buffer / buffer_updated); whatever the read sizes, every PDU comes out
+    whole and in order, small ones through the framer around it."""
+    from dicomfast.net.transport import _DIRECT, Connection
+
+    big = [P.encode_pdata(1, 2, os.urandom(n)) for n in (_DIRECT, 3 * _DIRECT + 5, 300_000)]
+    stream_pdus = [golden("p_data_tf_echo_rq"), big[0], golden("a_release_rq"), big[1],
+                   big[2], golden("a_release_rp")]
+    stream = b"".join(stream_pdus)
+
+    class Upper:
+        def __init__(self):
+            self.got = []
+
+        def pdu_received(self, raw):
+            self.got.append(bytes(raw))
+
+        def pdu_error(self, exc):
+            raise exc
+
+    rng = random.Random(3)
+    for reads in ("small", "random", "whole"):
+        upper = Upper()
+        conn = Connection(upper, max_pdata_len=1 << 20)
+        at = 0
+        while at < len(stream):
+            buf = conn.get_buffer(-1)
+            want = {"small": 1000, "random": rng.randint(1, 200_000), "whole": len(buf)}[reads]
+            n = min(len(buf), want, len(stream) - at)
+            buf[:n] = stream[at:at + n]
+            conn.buffer_updated(n)
+            at += n
+        assert upper.got == stream_pdus, reads
+        assert conn._pdu is None and conn.framer.buffered == 0
+
+
 def test_framer_needs_more_then_completes():
     raw = golden("a_associate_rq_full")
     framer = P.Framer()

@@ -550,3 +550,18 @@ class Framer:
         del buf[:needed]
         self._need = 1
         return pdu
+
+    def take_partial(self, min_len: int) -> tuple[bytearray, int] | None:
+        """After :meth:`next` returned None: when the PDU under way is at least
+        `min_len` bytes long (its header is in and was checked), a bytearray of its
+        full length holding the `n` bytes that have arrived, as (pdu, n), taken out
+        of the framer; the caller receives the rest straight into it. Else None."""
+        buf = self._buf
+        have = len(buf)
+        if self._need < min_len or have >= self._need or have < 6:
+            return None
+        pdu = bytearray(self._need)
+        pdu[:have] = buf
+        buf.clear()
+        self._need = 1
+        return pdu, have

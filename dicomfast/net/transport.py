@@ -39,7 +39,14 @@ class Upper(Protocol):
     def connection_lost(self, exc: BaseException | None) -> None: ...
 
 
-class Connection(asyncio.Protocol):
+# Reads go into a scratch buffer of this size and through the framer, except the
+# body of a PDU of at least _DIRECT bytes, which the kernel copies straight into
+# that PDU's own buffer (one copy of each data set byte between socket and disk).
+_SCRATCH = 256 << 10
+_DIRECT = 64 << 10
+
+
+class Connection(asyncio.BufferedProtocol):
     """One transport connection carrying one association (PS3.8 §9.1.1)."""
 
     def __init__(self, upper: Upper, max_pdata_len: int,
@@ -52,6 +59,9 @@ class Connection(asyncio.Protocol):
         self.peer: tuple[str, int] | None = None
         self._writable: asyncio.Event | None = None
         self._discard = False
+        self._scratch = memoryview(bytearray(_SCRATCH))
+        self._pdu: bytearray | None = None  # a large PDU being received in place
+        self._filled = 0
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -66,18 +76,45 @@ class Connection(asyncio.Protocol):
         self._writable.set()
         self.upper.connection_made(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._pdu is not None:
+            return memoryview(self._pdu)[self._filled:]
+        return self._scratch
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.last_received = time.monotonic()
         if self._discard:
             return
+        if self._pdu is not None:
+            self._filled += nbytes
+            if self._filled < len(self._pdu):
+                return
+            pdu, self._pdu = self._pdu, None
+            self._deliver(pdu)
+            return
+        self.data_received(self._scratch[:nbytes])
+
+    def data_received(self, data: Any) -> None:
         framer = self.framer
         framer.feed(data)
         try:
             while not self.closed:
                 raw = framer.next()
                 if raw is None:
-                    return
+                    break
                 self.upper.pdu_received(raw)
+            else:
+                return
+        except PDUDecodeError as exc:
+            self.upper.pdu_error(exc)
+            return
+        partial = framer.take_partial(_DIRECT)
+        if partial is not None:
+            self._pdu, self._filled = partial
+
+    def _deliver(self, pdu: bytearray) -> None:
+        try:
+            self.upper.pdu_received(pdu)
         except PDUDecodeError as exc:
             self.upper.pdu_error(exc)
 
@@ -130,6 +167,7 @@ class Connection(asyncio.Protocol):
         protocol error, while waiting for the peer to close)."""
         self._discard = True
         self.framer = Framer()
+        self._pdu = None
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
