@@ -51,16 +51,37 @@ def test_same_pixels_as_in_process(frame):
 
 def test_helper_that_dies_is_a_decode_error_and_is_replaced(frame):
     params, src, data = frame
+    isolated._close_all()
     decode_frame(data, params, HTJ2K_LOSSLESS)
     victims = _helper_pids()
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+    assert len(victims) == 1
+    os.kill(victims[0], signal.SIGKILL)
     with pytest.raises(DecodeError, match="SIGKILL") as info:
-        for _ in victims:  # each idle helper is tried once
-            decode_frame(data, params, HTJ2K_LOSSLESS)
+        decode_frame(data, params, HTJ2K_LOSSLESS)
     assert info.value.codec == "HTJ2K"
     np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
     assert not set(_helper_pids()) & set(victims)
+
+
+def test_helper_that_hangs_is_stopped(frame):
+    """A helper that does not answer in time is killed: the frame is a DecodeError,
+    and the next one gets a fresh helper."""
+    params, src, data = frame
+    isolated._close_all()
+    decode_frame(data, params, HTJ2K_LOSSLESS)
+    stuck = _helper_pids()
+    assert len(stuck) == 1
+    os.kill(stuck[0], signal.SIGSTOP)  # as if the library spun forever on a frame
+    previous = isolated.set_timeout(0.5)
+    try:
+        with pytest.raises(DecodeError, match="longer than 0.5 s"):
+            decode_frame(data, params, HTJ2K_LOSSLESS)
+    finally:
+        isolated.set_timeout(previous)
+    np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+    assert not set(_helper_pids()) & set(stuck)
+    with pytest.raises(ValueError):
+        isolated.set_timeout(0)
 
 
 def test_library_error_keeps_the_helper(frame):

@@ -26,6 +26,10 @@ each frame is copied into the shared memory and its pixels out of it (about a
 millisecond for 7 MB, next to tens of milliseconds of decoding).
 ``set_isolation(False)`` or ``DICOMFAST_ISOLATE=0`` decodes in this process
 instead, for input you trust.
+
+A helper that has not answered within ``timeout()`` seconds (120 by default;
+``set_timeout`` or ``DICOMFAST_DECODE_TIMEOUT``) is killed and the frame is a
+DecodeError: a crafted frame cannot hang the caller either.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import atexit
 import json
 import mmap
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -66,7 +71,28 @@ def isolation() -> bool:
     return _enabled
 
 
+_timeout = float(os.environ.get("DICOMFAST_DECODE_TIMEOUT", "120"))
+
+
+def set_timeout(seconds: float) -> float:
+    """How long a helper may take over one frame before it is killed and the frame
+    is a DecodeError. Returns the previous value."""
+    global _timeout
+    if not seconds > 0:
+        raise ValueError(f"a decode timeout of {seconds!r} s: it must be positive")
+    previous, _timeout = _timeout, float(seconds)
+    return previous
+
+
+def timeout() -> float:
+    return _timeout
+
+
 class _HelperEnded(Exception):
+    pass
+
+
+class _HelperTooSlow(Exception):
     pass
 
 
@@ -139,6 +165,9 @@ class _Helper:
             try:
                 _write_all(self.to_helper, _REQUEST.pack(module, len(opts), len(src), len(out),
                                                          self.size) + opts)
+                ready, _, _ = select.select([self.from_helper], [], [], _timeout)
+                if not ready:
+                    raise _HelperTooSlow
                 kind, n = _ANSWER.unpack(_read(self.from_helper, _ANSWER.size))
                 if kind == 0:
                     if n > len(out):
@@ -155,13 +184,12 @@ class _Helper:
         raise _error(message)
 
     def ended(self) -> str:
-        """Why the helper is gone (it is reaped here), for the error message."""
+        """Why the helper is gone (it is reaped and closed here), for the error."""
         try:
             self.proc.kill()
         except OSError:
             pass
         code = self.proc.wait()
-        self.close()
         if code < 0:
             try:
                 how = signal.Signals(-code).name
@@ -170,10 +198,9 @@ class _Helper:
         else:
             how = f"exit status {code}"
         self.stderr.seek(0, os.SEEK_END)
-        size = self.stderr.tell()
-        self.stderr.seek(max(0, size - 2000))
+        self.stderr.seek(max(0, self.stderr.tell() - 2000))
         lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
-        self.stderr.close()
+        self.close()
         return f"the decoding process ended ({how})" + (f": {lines[-1][:300]}" if lines else "")
 
     def close(self) -> None:
@@ -190,6 +217,7 @@ class _Helper:
         elif self.shared_fd >= 0:
             os.close(self.shared_fd)
         self.shared_fd = -1
+        self.stderr.close()
 
 
 def _error(message: bytes) -> DicomfastError:
@@ -234,6 +262,10 @@ def decode(module: str, data: Any, out: Any, *, codec: str, **options: Any) -> i
         n = helper.decode(index, data, memoryview(out).cast("B"), options)
     except _HelperEnded:
         raise DecodeError(helper.ended(), codec=codec) from None
+    except _HelperTooSlow:
+        helper.ended()
+        raise DecodeError(f"the decoding process took longer than {_timeout:g} s and was "
+                          f"stopped", codec=codec) from None
     except DicomfastError:
         _give_back(helper)  # it answered in full: ready for the next frame
         raise
@@ -259,6 +291,7 @@ def _close_all() -> None:
             helper.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             helper.proc.kill()
+            helper.proc.wait()
 
 
 def _forget_helpers() -> None:
