@@ -117,6 +117,16 @@ def _read(fd: int, n: int) -> bytearray:
     return buf
 
 
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether `fd` has something to read (or hit its end) within `seconds`; poll
+    rather than select, which refuses descriptors above 1023."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(int(seconds * 1000)))
+    return bool(select.select([fd], [], [], seconds)[0])
+
+
 def _output_offset(n_src: int) -> int:
     return (n_src + 63) & ~63  # decoded samples start cache-line aligned
 
@@ -165,8 +175,7 @@ class _Helper:
             try:
                 _write_all(self.to_helper, _REQUEST.pack(module, len(opts), len(src), len(out),
                                                          self.size) + opts)
-                ready, _, _ = select.select([self.from_helper], [], [], _timeout)
-                if not ready:
+                if not _readable(self.from_helper, _timeout):
                     raise _HelperTooSlow
                 kind, n = _ANSWER.unpack(_read(self.from_helper, _ANSWER.size))
                 if kind == 0:
