@@ -92,9 +92,10 @@ class Connection(asyncio.BufferedProtocol):
             pdu, self._pdu = self._pdu, None
             self._deliver(pdu)
             return
-        self.data_received(self._scratch[:nbytes])
+        self._frame(self._scratch[:nbytes])
 
-    def data_received(self, data: Any) -> None:
+    def _frame(self, data: Any) -> None:
+        """Bytes read into the scratch buffer: through the framer, which copies them."""
         framer = self.framer
         framer.feed(data)
         try:
