@@ -380,11 +380,12 @@ class Dataset:
         """The pixel data as a numpy array (pydicom's shape convention)."""
         return _extension("pixel_array")(self)
 
-    def frame(self, index: int, *, out: Any = None, reduce: int = 0) -> Any:
+    def frame(self, index: int, *, out: Any = None, reduce: int = 0,
+              threads: int | None = None) -> Any:
         """One frame of the pixel data, decoded on its own; `reduce` levels down
         (JPEG 2000 and HTJ2K only, each level halving rows and columns) for a
-        quick thumbnail."""
-        return _extension("frame")(self, index, out=out, reduce=reduce)
+        quick thumbnail; a JPEG 2000 frame on `threads` threads."""
+        return _extension("frame")(self, index, out=out, reduce=reduce, threads=threads)
 
     def frames(self, indices: Any = None, *, out: Any = None, threads: int | None = None) -> Any:
         """Several frames (all by default) as one (n, rows, cols[, samples]) array."""

@@ -601,6 +601,31 @@ def test_frame_reduce_through_the_dataset(syntax, tmp_path):
 
 
 @needs_j2k
+def test_one_frame_decodes_on_openjpeg_threads(monkeypatch):
+    """frame(i, threads=N), and frames() of a one-frame data set, hand the threads to
+    OpenJPEG (there is no second frame to share out); the samples do not change."""
+    path = find("RG1_J2KI.dcm") or find("US1_J2KR.dcm")
+    if path is None:
+        pytest.skip("no JPEG 2000 corpus file")
+    from dicomfast.pixels import isolated
+
+    isolated_before = isolated.set_isolation(False)  # see the call in this process
+    try:
+        ds = dicomfast.read(path)
+        single = ds.frame(0)
+        seen = []
+        real = _j2k.decode
+        monkeypatch.setattr(_j2k, "decode", lambda *a, **k: (seen.append(k.get("threads")),
+                                                             real(*a, **k))[1])
+        np.testing.assert_array_equal(ds.frame(0, threads=2), single)
+        np.testing.assert_array_equal(ds.frames(threads=2)[0], single)
+        np.testing.assert_array_equal(ds.frame(0), single)
+        assert seen == [2, 2, 1]
+    finally:
+        isolated.set_isolation(isolated_before)
+
+
+@needs_j2k
 @pytest.mark.parametrize("name", ["RG1_J2KI.dcm", "US1_J2KR.dcm"])
 def test_threads_give_the_same_samples(name):
     data, ds = _first_frame(find(name))

@@ -134,10 +134,14 @@ def _decode_encapsulated(ds: Any, buf: Any, params: ImageParams, little: bool,
         if extend:  # done: finish must not extend again
             params = replace(params, bits_stored=params.bits_allocated)
     else:
+        # One frame cannot be shared out between threads; a codec that can use
+        # threads within a frame (OpenJPEG's code-blocks) gets them instead.
+        within = threads if n == 1 and threads and threads > 1 else None
+
         def one(k: int) -> None:
             i = frames[k]
             try:
-                codec.decode(found.frame(i), params, flat[k], strict)
+                codec.decode(found.frame(i), params, flat[k], strict, threads=within)
             except DecodeError as exc:
                 raise DecodeError(exc.detail, codec=codec.name, frame=i) from None
 
@@ -187,11 +191,12 @@ def pixel_array(ds: Any) -> np.ndarray:
 
 
 def frame(ds: Any, index: int, *, out: np.ndarray | None = None,
-          reduce: int = 0) -> np.ndarray:
+          reduce: int = 0, threads: int | None = None) -> np.ndarray:
     """Frame `index` (negative counts from the end) as (rows, cols[, samples]).
 
     `reduce` (JPEG 2000 and HTJ2K data only) decodes that many resolution levels
-    down, each halving rows and columns: a quick thumbnail (see decode_frame)."""
+    down, each halving rows and columns: a quick thumbnail (see decode_frame).
+    `threads` decodes a JPEG 2000 frame on that many threads."""
     buf, tag, little, encapsulated, _ = pixel_source(ds)
     params = ImageParams.from_dataset(ds, tag)
     n = params.number_of_frames
@@ -207,10 +212,10 @@ def frame(ds: Any, index: int, *, out: np.ndarray | None = None,
             raise IndexError(f"frame {index} of {len(found)}")
         try:
             return decode_frame(found.frame(index), params, _transfer_syntax_uid(ds), out=out,
-                                strict=bool(ds._strict), reduce=reduce)
+                                strict=bool(ds._strict), reduce=reduce, threads=threads)
         except DecodeError as exc:
             raise DecodeError(exc.detail, codec=exc.codec, frame=index) from None
-    arr = _decode(ds, range(index, index + 1), out)
+    arr = _decode(ds, range(index, index + 1), out, threads)
     return arr.reshape(params.frame_shape)
 
 

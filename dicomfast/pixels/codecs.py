@@ -209,7 +209,7 @@ def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
 
 
 def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
-                ht: bool | None = None, reduce: int = 0) -> None:
+                ht: bool | None = None, reduce: int = 0, threads: int | None = None) -> None:
     # pydicom (with pylibjpeg-openjpeg) sizes samples by the codestream's precision
     # and, for monochrome images whose codestream signedness disagrees with Pixel
     # Representation, reads the precision bits as the data set's signedness
@@ -221,7 +221,8 @@ def _j2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bo
 
         raise DecodeError(f"Bits Allocated {p.bits_allocated} is not supported",
                           codec="JPEG 2000")
-    options = dict(strict=strict, reduce=reduce, rows=p.rows, columns=p.columns,
+    options = dict(strict=strict, reduce=reduce, threads=max(threads or 1, 1),
+                   rows=p.rows, columns=p.columns,
                    samples=p.samples_per_pixel, bytes_per_sample=p.dtype.itemsize,
                    out_signed=p.pixel_representation == 1,
                    fix_sign=p.photometric_interpretation in ("MONOCHROME1", "MONOCHROME2"))
@@ -260,7 +261,7 @@ def set_htj2k_decoder(name: str) -> str:
 
 
 def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool,
-                  reduce: int = 0) -> None:
+                  reduce: int = 0, threads: int | None = None) -> None:
     # `mod` is whichever of _j2k (OpenJPEG) and _htj2k (OpenJPH) this build has,
     # OpenJPEG first. OpenJPH takes only HT code-blocks with per-subband step sizes.
     openjph = _optional_module("dicomfast._native._htj2k")
@@ -271,7 +272,7 @@ def _htj2k_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: 
             _j2k_decode(openjph, data, p, out, strict, ht=True, reduce=reduce)
             return
         mod = _j2k_module()
-    _j2k_decode(mod, data, p, out, strict, reduce=reduce)
+    _j2k_decode(mod, data, p, out, strict, reduce=reduce, threads=threads)
 
 
 def _optional_module(name: str) -> Any:
@@ -431,17 +432,17 @@ _CODECS = [
           "dicomfast._native._deflate", "deflate_decode", "deflate_encode",
           package_hint="install zlib1g-dev (Debian) or zlib (conda-forge) and rebuild"),
     Codec("JPEG 2000 Lossless", (JPEG2000_LOSSLESS,), "dicomfast._native._j2k", "j2k_decode",
-          "j2k_encode_lossless", package_hint=_OPENJPEG_HINT, options=("reduce",)),
+          "j2k_encode_lossless", package_hint=_OPENJPEG_HINT, options=("reduce", "threads")),
     Codec("JPEG 2000", (JPEG2000,), "dicomfast._native._j2k", "j2k_decode", "j2k_encode",
-          package_hint=_OPENJPEG_HINT, options=("reduce",)),
+          package_hint=_OPENJPEG_HINT, options=("reduce", "threads")),
     Codec("HTJ2K Lossless", (HTJ2K_LOSSLESS,), _HTJ2K_MODULE, "htj2k_decode",
           "htj2k_encode_lossless", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}",
-          options=("reduce",)),
+          options=("reduce", "threads")),
     Codec("HTJ2K Lossless RPCL", (HTJ2K_LOSSLESS_RPCL,), _HTJ2K_MODULE, "htj2k_decode",
           "htj2k_encode_rpcl", package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}",
-          options=("reduce",)),
+          options=("reduce", "threads")),
     Codec("HTJ2K", (HTJ2K,), _HTJ2K_MODULE, "htj2k_decode", "htj2k_encode",
-          package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}", options=("reduce",)),
+          package_hint=f"{_OPENJPH_HINT}; or {_OPENJPEG_HINT}", options=("reduce", "threads")),
 ]
 _BY_UID: dict[str, Codec] = {uid: c for c in _CODECS for uid in c.transfer_syntaxes}
 
@@ -462,7 +463,8 @@ def codec_for(transfer_syntax_uid: str) -> Codec:
 
 def decode_frame(data: Any, params: ImageParams, transfer_syntax: str, *,
                  out: np.ndarray | None = None, strict: bool = False,
-                 as_rgb: bool = True, reduce: int = 0) -> np.ndarray:
+                 as_rgb: bool = True, reduce: int = 0, threads: int | None = None
+                 ) -> np.ndarray:
     """Decode one frame's bytes into an array of `params.frame_shape` (or `out`).
 
     `as_rgb=False` keeps JPEG YCbCr frames in YCbCr (the default converts them to
@@ -470,7 +472,8 @@ def decode_frame(data: Any, params: ImageParams, transfer_syntax: str, *,
     `reduce` (JPEG 2000 and HTJ2K only) drops that many resolution levels, each
     halving rows and columns (15444-1 B.5), without decoding them: a quick
     thumbnail. It is capped at the codestream's decomposition levels; the
-    result's shape says what came out.
+    result's shape says what came out. `threads` lets OpenJPEG decode one JPEG 2000
+    frame's code-blocks on that many threads (other codecs decode a frame on one).
     """
     from dicomfast.pixels.native import check_out, finish
 
@@ -480,7 +483,7 @@ def decode_frame(data: Any, params: ImageParams, transfer_syntax: str, *,
         params, reduce = _reduced(codec, data, params, reduce)
     shape = (1, params.pixels_per_frame)
     arr = np.empty(shape, params.dtype) if out is None else check_out(out, shape, params.dtype)
-    options: dict[str, Any] = {"as_rgb": as_rgb}
+    options: dict[str, Any] = {"as_rgb": as_rgb, "threads": threads}
     if reduce:
         options["reduce"] = reduce
     codec.decode(data, stored, arr.view(np.uint8).reshape(-1), strict, **options)
