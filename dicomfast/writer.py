@@ -165,25 +165,34 @@ def _value_bytes(ds: Dataset, el: DataElement, enc: _Encoding) -> bytes:
     value = el.value
     if value is None:
         return b""
-    encodings = ds._charset() if vr in CHARSET_VRS else ("iso8859",)
     if type(value) is str and value.isascii():
-        # Replacement values repeat from file to file (de-identification dummies,
-        # code strings, dates): each is encoded once. ASCII text encodes the same
-        # in every character set DICOM allows and raises no warning, so a cached
-        # result is what encode_value would give.
-        key = (vr, value, enc.little, encodings)
-        raw = _ENCODED.get(key)
-        if raw is None:
-            raw = encode_value(vr, value, enc.little, encodings)
-            if len(_ENCODED) >= _ENCODED_MAX:
-                _ENCODED.clear()
-            _ENCODED[key] = raw
-        return raw
+        return _ascii_value_bytes(vr, value, enc.little)
+    encodings = ds._charset() if vr in CHARSET_VRS else ("iso8859",)
     return encode_value(vr, value, enc.little, encodings)
 
 
-_ENCODED: dict[tuple[str, str, bool, tuple[str, ...]], bytes] = {}
+def _ascii_value_bytes(vr: str, value: str, little: bool) -> bytes:
+    """encode_value for an ASCII text value, each distinct one encoded once.
+    Replacement values repeat from file to file (de-identification dummies, code
+    strings, dates); ASCII text encodes the same in every character set DICOM
+    allows and raises no warning, so the character set is not part of the key."""
+    key = (vr, value, little)
+    raw = _ENCODED.get(key)
+    if raw is None:
+        raw = encode_value(vr, value, little)
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        _ENCODED[key] = raw
+    return raw
+
+
+_ENCODED: dict[tuple[str, str, bool], bytes] = {}
 _ENCODED_MAX = 4096
+#: VRs whose new values the data set loop writes itself (no sequences, no
+#: ambiguous VRs, no encapsulated pixel data).
+_PLAIN_VRS = frozenset(
+    "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SS ST SV TM UC UI UL "
+    "UN UR US UT UV".split())
 
 
 def _write_element(ds: Dataset, tag: int, v: Any, enc: _Encoding, out: _Out) -> None:
@@ -269,11 +278,25 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
         if tag >> 16 == 0x0002 and top:
             continue  # the File Meta is written separately
         v = elems[tag]
-        if type(v) is int and index.flags(v) & copy_flags == raw_flags:
-            start, stop = index.extent(v)
-            out.copy(index.source, start, stop)
-        else:
-            _write_element(ds, tag, v, enc, out)
+        if type(v) is int:
+            if index.flags(v) & copy_flags == raw_flags:
+                start, stop = index.extent(v)
+                out.copy(index.source, start, stop)
+                continue
+        elif v._pos < 0 and v.VR in _PLAIN_VRS and not v.is_undefined_length:
+            # A value set since reading (what a header rewrite or de-identification
+            # mostly leaves): empty, or ASCII text, is written here in one step.
+            value = v._value
+            if value is None:
+                raw = b""
+            elif type(value) is str and value.isascii():
+                raw = _ascii_value_bytes(v.VR, value, enc.little)
+            else:
+                _write_element(ds, tag, v, enc, out)
+                continue
+            out.add(_header(tag, v.VR, len(raw), enc) + raw)
+            continue
+        _write_element(ds, tag, v, enc, out)
 
 
 def encode_dataset(ds: Dataset, transfer_syntax_uid: str = EXPLICIT_VR_LITTLE_ENDIAN, *,
