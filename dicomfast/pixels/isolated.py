@@ -21,7 +21,7 @@ accident) carry only:
   anything the helper sends: a helper that a hostile frame took over can only
   send bytes, and a count the parent checks.
 
-Costs: a helper starts once per concurrent decoding thread (about 0.1 s); then
+Costs: a helper starts once per concurrent decoding thread (under 0.1 s); then
 each frame is copied into the shared memory and its pixels out of it (about a
 millisecond for 7 MB, next to tens of milliseconds of decoding).
 ``set_isolation(False)`` or ``DICOMFAST_ISOLATE=0`` decodes in this process
@@ -127,6 +127,27 @@ def _readable(fd: int, seconds: float) -> bool:
     return bool(select.select([fd], [], [], seconds)[0])
 
 
+# The helper's main program. It needs this module, numpy and a native codec module,
+# not the rest of dicomfast: the two packages above it are put in place without
+# running their __init__ (which imports the whole library), so a helper starts in
+# about half the time.
+_HELPER_MAIN = """
+import importlib.util, sys, types
+try:
+    for name in ("dicomfast", "dicomfast.pixels"):
+        spec = importlib.util.find_spec(name)
+        package = types.ModuleType(name)
+        package.__path__ = list(spec.submodule_search_locations)
+        package.__spec__ = spec
+        sys.modules[name] = package
+except Exception:  # an unusual installation: import the packages the usual way
+    for name in ("dicomfast", "dicomfast.pixels"):
+        sys.modules.pop(name, None)
+from dicomfast.pixels.isolated import _serve
+_serve(int(sys.argv[1]))
+"""
+
+
 def _output_offset(n_src: int) -> int:
     return (n_src + 63) & ~63  # decoded samples start cache-line aligned
 
@@ -148,7 +169,7 @@ class _Helper:
         # The helper imports the same dicomfast as this process, wherever it lives.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dicomfast.pixels.isolated", str(self.shared_fd)],
+            [sys.executable, "-c", _HELPER_MAIN, str(self.shared_fd)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
             bufsize=0, pass_fds=(self.shared_fd,))
         assert self.proc.stdin is not None and self.proc.stdout is not None
