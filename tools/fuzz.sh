@@ -24,9 +24,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 TARGETS=(scan encaps swap rle ljpeg pdu inflate jpeg jpegls j2k)
-# Run only when named: fuzz_htj2k drives OpenJPH's decoder, which dicomfast uses only
-# when a caller asks for it (OpenJPH 0.9 asserts on some malformed packet headers;
-# see the header of csrc/fuzz/fuzz_htj2k.c).
+# Run only when named: fuzz_htj2k drives OpenJPH's decoder in the fuzzer's own
+# process, and OpenJPH 0.9 asserts on some malformed packet headers (dicomfast itself
+# decodes HTJ2K frames in helper processes; see the header of csrc/fuzz/fuzz_htj2k.c).
 EXTRA_TARGETS=(htj2k)
 
 # The CI smoke run: libFuzzer's -seed=1 and this many executions per target, from the

@@ -13,14 +13,14 @@
  * Not part of `tools/fuzz.sh all` or the CI smoke run: OpenJPH 0.9 (Debian's) ends
  * the process with assert() on some malformed packet headers, which no check in the
  * glue can rule out (tests/fuzz_regressions/htj2k/crash-491f46cd034127a3). dicomfast
- * therefore decodes HTJ2K through OpenJPEG (fuzz_j2k, which has HTJ2K seeds) unless a
- * caller picks OpenJPH for trusted input; this harness is for OpenJPH releases that
- * report such streams as errors.
+ * decodes HTJ2K frames in helper processes (dicomfast/pixels/isolated.py), where such
+ * an abort ends only the helper; this harness, which calls the library in its own
+ * process, is for OpenJPH releases that report such streams as errors.
  */
 #include <string.h>
 
 #include "dicomfast/df_j2k.h"
-#include "fuzz_decode_common.h"
+#include "fuzz_j2k_common.h"
 
 static df_status decode_ht(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                            size_t *n_out, const void *ctx) {
@@ -32,34 +32,14 @@ static df_status decode_ht(const uint8_t *src, size_t src_len, uint8_t *dst, siz
 static void round_trip(const uint8_t *samples, size_t len, const df_j2k_info *info) {
     df_j2k_encode_opts eo;
     df_j2k_decode_opts back_opts;
-    df_error err;
-    size_t need = 0, n = 0, back_len = 0;
+    size_t n = 0, back_len = 0;
     uint8_t *enc, *back;
-    df_status st;
-    uint32_t sample_bytes = info->precision <= 8 ? 1 : 2;
-    if (!info->reversible || !info->uniform || info->subsampled || info->components > 4 ||
-        info->rows > 64 || info->columns > 64)
+    if (!fuzz_j2k_lossless_opts(info, len, &eo))
         return;
-    memset(&eo, 0, sizeof eo);
-    eo.rows = info->rows;
-    eo.columns = info->columns;
-    eo.samples = info->components;
-    eo.bits_stored = info->precision;
-    eo.sample_bytes = sample_bytes;
-    eo.is_signed = (int)info->is_signed;
-    eo.lossless = 1;
-    eo.mct = info->components == 3;
     eo.progression = DF_J2K_RPCL;
-    if (len != (size_t)eo.rows * eo.columns * eo.samples * sample_bytes)
-        return;
-    st = df_htj2k_encode(samples, len, NULL, 0, &need, &eo, &err);
-    if (st != DF_E_OUTPUT_TOO_SMALL || need == 0)
-        return;
-    enc = malloc(need);
+    enc = fuzz_j2k_encode_twice(df_htj2k_encode, samples, len, &eo, &n);
     if (enc == NULL)
         return;
-    st = df_htj2k_encode(samples, len, enc, need, &n, &eo, &err);
-    FUZZ_CHECK(st == DF_OK && n <= need);
     memset(&back_opts, 0, sizeof back_opts);
     back_opts.out_signed = -1;
     back = fuzz_decode_twice(decode_ht, enc, n, &back_opts, &back_len);
