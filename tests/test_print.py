@@ -426,6 +426,22 @@ def test_dicomfast_scu_against_pynetdicom_scp():
 
 # -- DCMTK print tools ---------------------------------------------------------------------
 
+# The capabilities both printers announce (dcmpstat.cfg keys); the two entries differ
+# only in type, title, port and what the dicomfast SCP does not support.
+_PRINTER_CAPABILITIES = """\
+DisplayFormat = 1,1\\2,1\\2,2
+FilmSizeID = 8INX10IN\\14INX17IN
+MagnificationType = REPLICATE\\NONE
+MaxDensity = 320
+MinDensity = 20
+MaxPDU = 32768
+MediumType = PAPER
+ImplicitOnly = false
+DisableNewVRs = false
+Supports12Bit = true
+SupportsPresentationLUT = false
+"""
+
 _PRINTER_CFG = """\
 [[GENERAL]]
 [DATABASE]
@@ -445,34 +461,14 @@ Aetitle = DCMPRSCP
 Description = DCMTK print SCP on loopback
 Hostname = 127.0.0.1
 Port = {scp_port}
-DisplayFormat = 1,1\\2,1\\2,2
-FilmSizeID = 8INX10IN\\14INX17IN
-MagnificationType = REPLICATE\\NONE
-MaxDensity = 320
-MinDensity = 20
-MaxPDU = 32768
-MediumType = PAPER
-ImplicitOnly = false
-DisableNewVRs = false
-Supports12Bit = true
-SupportsPresentationLUT = false
+""" + _PRINTER_CAPABILITIES + """\
 [REMOTEPRT]
 Type = REMOTEPRINTER
 Aetitle = DFPRINT
 Description = dicomfast print SCP on loopback
 Hostname = 127.0.0.1
 Port = {df_port}
-DisplayFormat = 1,1\\2,1\\2,2
-FilmSizeID = 8INX10IN\\14INX17IN
-MagnificationType = REPLICATE\\NONE
-MaxDensity = 320
-MinDensity = 20
-MaxPDU = 32768
-MediumType = PAPER
-ImplicitOnly = false
-DisableNewVRs = false
-Supports12Bit = true
-SupportsPresentationLUT = false
+""" + _PRINTER_CAPABILITIES + """\
 SupportsImageSize = false
 SupportsDecimateCrop = false
 SupportsTrim = false
