@@ -333,23 +333,37 @@ def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
     if not sop_class or not sop_instance:
         raise DicomfastError("a Part 10 file needs SOP Class UID and SOP Instance UID "
                              "(0008,0016) and (0008,0018), or File Meta that names them")
-    values: dict[int, tuple[str, bytes]] = {}
-    for el in old:
-        if el.tag > 0x00020000 and el.value is not None:
-            values[el.tag] = (el.VR, encode_value(el.VR, el.value))
-    ours = ((0x00020001, "OB", b"\x00\x01"), (0x00020002, "UI", str(sop_class)),
-            (0x00020003, "UI", str(sop_instance)), (0x00020010, "UI", ts.uid),
-            (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
-            (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME))
-    for tag, vr, value in ours:
-        values[tag] = (vr, encode_value(vr, value))
-    enc = _META_ENCODING
-    body = b"".join(_header(tag, vr, len(raw), enc) + raw
-                    for tag, (vr, raw) in sorted(values.items()))
-    return _header(0x00020000, "UL", 4, enc) + struct.pack("<I", len(body)) + body
+    parts = {0x00020001: _META_VERSION,
+             0x00020002: _meta_uid(0x00020002, str(sop_class)),
+             0x00020003: _meta_uid(0x00020003, str(sop_instance)),
+             0x00020010: _meta_uid(0x00020010, ts.uid),
+             0x00020012: _META_IMPLEMENTATION}  # (0002,0012) and (0002,0013)
+    for tag in old._map():
+        if tag > 0x00020000 and tag not in _META_OURS:
+            el = old[tag]
+            if el.value is not None:
+                parts[tag] = _meta_element(tag, el.VR, encode_value(el.VR, el.value))
+    body = b"".join(parts[tag] for tag in sorted(parts))
+    return _header(0x00020000, "UL", 4, _META_ENCODING) + struct.pack("<I", len(body)) + body
+
+
+def _meta_element(tag: int, vr: str, raw: bytes) -> bytes:
+    return _header(tag, vr, len(raw), _META_ENCODING) + raw
+
+
+def _meta_uid(tag: int, uid: str) -> bytes:
+    raw = _ascii_value_bytes("UI", uid, True) if uid.isascii() else encode_value("UI", uid)
+    return _meta_element(tag, "UI", raw)
 
 
 _META_ENCODING = _Encoding(True, False, False)
+#: What every File Meta this writer makes says the same way.
+_META_VERSION = _meta_element(0x00020001, "OB", b"\x00\x01")
+_META_IMPLEMENTATION = (
+    _meta_element(0x00020012, "UI", encode_value("UI", IMPLEMENTATION_CLASS_UID))
+    + _meta_element(0x00020013, "SH", encode_value("SH", IMPLEMENTATION_VERSION_NAME)))
+_META_OURS = frozenset((0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012,
+                        0x00020013))
 
 
 def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSyntax:
