@@ -138,6 +138,41 @@ def test_pipelined_window_and_small_pdus(tmp_path, objects):
     assert len(os.listdir(tmp_path / "in")) == 30
 
 
+def test_small_pdus_leave_in_batches(tmp_path, objects, monkeypatch):
+    """Against a peer with a small Maximum Length, the PDUs of a data set are written
+    a batch at a time (one system call for many PDUs), each still within the peer's
+    limit and each counted as a P-DATA request by the state machine."""
+    import dicomfast
+    from dicomfast.net import transport
+    from dicomfast.net.statemachine import Event, StateMachine
+
+    ds = dicomfast.read(objects[0])
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 512, 512, 16, 16, 15
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = os.urandom(512 * 512 * 2)
+    big = tmp_path / "big.dcm"
+    ds.save(big)
+    writes: list[int] = []
+    real_write = transport.Connection.write
+    monkeypatch.setattr(transport.Connection, "write",
+                        lambda self, data: (writes.append(len(data)), real_write(self, data))[1])
+    requests = []
+    real_handle = StateMachine.handle
+    monkeypatch.setattr(StateMachine, "handle", lambda self, event, **kw: (
+        requests.append(event) if event == Event.EVT9 else None, real_handle(self, event, **kw))[1])
+    with AE("SMALL", max_pdu=4096).serve_in_background(tmp_path / "in", host=HOST) as srv:
+        writes.clear()
+        requests.clear()
+        results = AE("SCU").store(HOST, srv.port, [big])
+    assert [r.status for r in results] == [0]
+    pdus = -(-len(ds.PixelData) // (4096 - 6))  # the pixel data alone needs this many
+    assert len(requests) >= pdus  # one P-DATA request per PDU
+    batched = [n for n in writes if n > 4096]
+    assert sum(batched) >= len(ds.PixelData) and len(batched) <= 4
+    received = dicomfast.read(tmp_path / "in" / (str(ds.SOPInstanceUID) + ".dcm"))
+    assert bytes(received.PixelData) == ds.PixelData
+
+
 def test_release_waits_for_pending_commits(tmp_path, objects):
     """An SCU that releases right after sending still gets every response first."""
     async def main() -> None:

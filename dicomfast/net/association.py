@@ -30,6 +30,7 @@ log = logging.getLogger("dicomfast.net")
 #: Maximum Length assumed for a peer that sends no Maximum Length sub-item, which
 #: PS3.8 §D.1 requires; 16 KiB is what the oldest implementations handle.
 _DEFAULT_PEER_MAX = 16384
+_SEND_BATCH = 256 << 10  # bytes of small PDUs gathered into one write
 
 
 @dataclass
@@ -542,13 +543,28 @@ class Association:
         max_value = D.max_pdv_value(self.peer_max_pdu, self.settings.max_send_pdu)
         async with self._send_lock:
             conn = self.conn
+            # A peer with a small maximum PDU length (DCMTK's default is 16 KiB) gets
+            # many PDUs per data set: they go out in batches of about _SEND_BATCH
+            # bytes, one write each, rather than one system call per PDU.
+            batch: list[bytes] = []
+            size = 0
             for pdu in D.message_pdus(context_id, raw_cmd, data, max_value):
-                if self.abort_reason is not None or conn is None or conn.closed:
-                    raise self.abort_reason or AssociationAborted("connection closed")
-                self._event(Event.EVT9)
-                conn.write(pdu)
-                if conn.must_wait:
-                    await conn.drain()
+                batch.append(pdu)
+                size += len(pdu)
+                if size >= _SEND_BATCH:
+                    await self._send_pdus(conn, batch)
+                    batch, size = [], 0
+            if batch:
+                await self._send_pdus(conn, batch)
+
+    async def _send_pdus(self, conn: transport.Connection | None, pdus: list[bytes]) -> None:
+        if self.abort_reason is not None or conn is None or conn.closed:
+            raise self.abort_reason or AssociationAborted("connection closed")
+        for _ in pdus:
+            self._event(Event.EVT9)  # each PDU is one P-DATA request (PS3.8 §9.2)
+        conn.write(pdus[0] if len(pdus) == 1 else b"".join(pdus))
+        if conn.must_wait:
+            await conn.drain()
 
     async def send_request(self, context_id: int, cmd: Dataset, data: Any = None, *,
                            on_pending: Callable[[Dataset, bytes | None], None] | None = None
