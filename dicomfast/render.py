@@ -24,7 +24,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from dicomfast.errors import UnsupportedTransferSyntaxError
 from dicomfast.pixels import colour, gsdf, luts
+from dicomfast.pixels.codecs import codec_for
 
 __all__ = ["contact_sheet", "encode_png", "overlay_groups", "overlay_mask", "render_frame",
            "render_to_png", "write_png"]
@@ -251,16 +253,16 @@ def _fit(image: np.ndarray, tile: int) -> np.ndarray:
     return out
 
 
-_J2K_SYNTAXES = frozenset(("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
-                           "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
-                           "1.2.840.10008.1.2.4.203"))
-
-
 def _tile_reduce(ds: Any, tile: int) -> int:
     """Resolution levels a JPEG 2000 / HTJ2K frame can drop and still fill a tile:
     the decoder skips them, so a contact sheet of large images decodes quickly."""
     ts = getattr(ds, "transfer_syntax", None)
-    if ts is None or ts.uid not in _J2K_SYNTAXES:
+    if ts is None or not ts.is_encapsulated:
+        return 0
+    try:
+        if "reduce" not in codec_for(ts.uid).options:  # JPEG 2000 and HTJ2K
+            return 0
+    except UnsupportedTransferSyntaxError:
         return 0
     side = max(int(ds.get("Rows") or 0), int(ds.get("Columns") or 0))
     levels = 0

@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from dicomfast.errors import CodecUnavailableError, UnsupportedTransferSyntaxError
-from dicomfast.pixels.params import ImageParams
 from dicomfast.pixels import isolated
+from dicomfast.pixels.params import ImageParams
 
 Decoder = Callable[[Any, ImageParams, np.ndarray, bool], None]
 Encoder = Callable[[np.ndarray, ImageParams], bytes]
@@ -501,15 +501,12 @@ def _reduced(codec: Codec, data: Any, params: ImageParams, reduce: int
         raise ValueError(f"reduce= needs JPEG 2000 or HTJ2K frames, not {codec.name}")
     if reduce < 0:
         raise ValueError(f"reduce={reduce}: a number of resolution levels, 0 or more")
-    info = _j2k_module().info(data) if _optional_module("dicomfast._native._j2k") \
-        else _htj2k_module().info(data)
+    info = codec._native().info(data)  # _j2k or _htj2k: the same header reader
     reduce = min(reduce, int(info["levels"]))
 
     def axis(origin: int, size: int) -> int:  # 15444-1 B.5, as the decoder sizes it
         step = 1 << reduce
         return -(-(origin + size) // step) - -(-origin // step)
-
-    from dataclasses import replace
 
     return replace(params, rows=axis(info["y0"], params.rows),
                    columns=axis(info["x0"], params.columns)), reduce
@@ -523,8 +520,6 @@ def encode_frame(array: np.ndarray, transfer_syntax: str, params: ImageParams) -
 
 
 def _interleaved(p: ImageParams) -> ImageParams:
-    from dataclasses import replace
-
     return replace(p, planar_configuration=0)
 
 
