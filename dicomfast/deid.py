@@ -387,9 +387,7 @@ class Deidentifier:
             value = _DUMMY.get(vr, b"\0\0")
         else:
             return None
-        el = DataElement(tag, vr, value)
-        el._ds = ds
-        elems[tag] = el
+        elems[tag] = _element(tag, vr, value, ds)
         return True
 
     def _apply(self, ds: Dataset, tag: int, action: str, ctx: _Context, stored: Any) -> bool:
@@ -529,14 +527,16 @@ class Deidentifier:
         meta information are not carried over (PS3.10 §7.1)."""
         fresh = Dataset()
         if meta is not None:
+            elems = fresh._map()
             for tag in (0x00020002, 0x00020010):  # SOP Class, Transfer Syntax
-                if tag in meta:
-                    fresh[tag] = DataElement(tag, "UI", meta[tag].value)
-            old = meta[0x00020003].value if 0x00020003 in meta else None
+                value = _meta_value(meta, tag)
+                if value is not None:
+                    elems[tag] = _element(tag, "UI", value, fresh)
+            old = _meta_value(meta, 0x00020003)
             if old:
                 retain = self.actions.get(0x00020003) == "K"
-                fresh[0x00020003] = DataElement(0x00020003, "UI",
-                                                old if retain else self.uid_map[old])
+                elems[0x00020003] = _element(0x00020003, "UI",
+                                             old if retain else self.uid_map[old], fresh)
         ds.file_meta = fresh
 
     def _record(self, ds: Dataset) -> None:
@@ -545,14 +545,37 @@ class Deidentifier:
         methods, codes, longitudinal = self._recorded
         items = Sequence()
         for code, meaning in codes:
-            items.append(Dataset({0x00080100: DataElement(0x00080100, "SH", code),
-                                  0x00080102: DataElement(0x00080102, "SH", "DCM"),
-                                  0x00080104: DataElement(0x00080104, "LO", meaning)}))
+            item = Dataset()
+            item._map().update({0x00080100: _element(0x00080100, "SH", code, item),
+                                0x00080102: _element(0x00080102, "SH", "DCM", item),
+                                0x00080104: _element(0x00080104, "LO", meaning, item)})
+            items.append(item)
+        elems = ds._map()
         for tag, vr, value in ((0x00120062, "CS", "YES"),
                                (0x00120063, "LO", list(methods)),
                                (0x00120064, "SQ", items),
                                (0x00280303, "CS", longitudinal)):
-            ds[tag] = DataElement(tag, vr, value)
+            elems[tag] = _element(tag, vr, value, ds)
+        ds._changed()
+
+
+def _element(tag: int, vr: str, value: Any, ds: Dataset) -> DataElement:
+    """A new element already placed in `ds`, for filling a map directly (the caller
+    tells the data set it changed, once)."""
+    el = DataElement(tag, vr, value)
+    el._ds = ds
+    return el
+
+
+def _meta_value(meta: Dataset, tag: int) -> str | None:
+    """A File Meta UID as text, read from the stored bytes when it is still as read."""
+    v = meta._map().get(tag)
+    if v is None:
+        return None
+    if type(v) is int:
+        return meta._index.value_bytes(v).decode("ascii", "replace").strip(" \0") or None
+    value = v.value
+    return str(value) if value not in (None, "", b"") else None
 
 
 def _record_values(options: tuple[str, ...]) -> tuple[tuple[str, ...],

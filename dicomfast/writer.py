@@ -9,6 +9,7 @@ leaves a partial file under the final name.
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 import tempfile
@@ -274,9 +275,21 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
     if enc.undefined_sequences is not None:
         copy_flags |= _EL_SEQUENCE  # sequences change form: re-encoded
     raw_flags = enc.raw_flags
-    for tag in sorted(elems):
-        if tag >> 16 == 0x0002 and top:
-            continue  # the File Meta is written separately
+    tags = sorted(elems)
+    if top:  # the File Meta is written separately
+        meta_from = bisect.bisect_left(tags, 0x00020000)
+        del tags[meta_from:bisect.bisect_left(tags, 0x00030000, meta_from)]
+    n = len(tags)
+    i = 0
+    while i < n:
+        if index is not None:
+            # Runs of untouched short elements, copied natively; what is left here
+            # is what changed, long values (kept as views) and what is re-encoded.
+            i = index.copy_stored(tags, i, elems, copy_flags, raw_flags, out.buf, _SMALL_RUN)
+            if i == n:
+                break
+        tag = tags[i]
+        i += 1
         v = elems[tag]
         if type(v) is int:
             if index.flags(v) & copy_flags == raw_flags:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import warnings
 
@@ -181,6 +182,28 @@ def test_edit_keeps_the_rest_byte_identical(tmp_path):
     for el in _read(path):
         if el.tag != 0x00100010:
             assert again[el.tag].value == el.value
+
+
+def test_untouched_elements_are_copied_byte_for_byte(tmp_path):
+    """The data set written after an edit is the source's bytes with only the edited
+    and removed elements changed: runs of untouched elements on either side, and the
+    long pixel data, are copied as stored (PS3.5 §7.1)."""
+    path = find("CT_small.dcm")
+    src = path.read_bytes()
+    ds = _read(path)
+    top = ds._index.tag_map()
+    first, _ = ds._index.extent(0)
+    gone_start, gone_stop = ds._index.extent(top[0x00080090])
+    name_start, name_stop = ds._index.extent(top[0x00100010])
+    ds.PatientName = "Changed^Name"
+    del ds[0x00080090]
+    new_name = b"\x10\x00\x10\x00PN" + struct.pack("<H", 12) + b"Changed^Name"
+    expected = src[first:gone_start] + src[gone_stop:name_start] + new_name + src[name_stop:]
+    out = tmp_path / "edited.dcm"
+    ds.save(out)
+    written = out.read_bytes()
+    assert written.endswith(expected)
+    assert len(written) - len(expected) == _read(out)._index.extent(0)[0]
 
 
 def test_preamble_is_zeroed_unless_asked(tmp_path):
