@@ -131,6 +131,7 @@ class UIDMap:
         self.prefix = prefix
         self.salt = salt
         self._map: dict[str, str] = {}
+        self._new: list[tuple[str, str]] | None = None  # see record_new()
         self._lock = threading.Lock()
 
     def __getitem__(self, uid: str) -> str:
@@ -146,6 +147,8 @@ class UIDMap:
                 else:
                     new = str(generate_uid(self.prefix))
                 self._map[uid] = new
+                if self._new is not None:
+                    self._new.append((uid, new))
         return new
 
     def __contains__(self, uid: object) -> bool:
@@ -153,6 +156,27 @@ class UIDMap:
 
     def __len__(self) -> int:
         return len(self._map)
+
+    def record_new(self) -> None:
+        """Keep the pairs made from now on for :meth:`take_new` (a worker process
+        sends them back for the batch's map)."""
+        with self._lock:
+            self._new = []
+
+    def take_new(self) -> list[tuple[str, str]]:
+        """The (original, replacement) pairs made since record_new() or the last call."""
+        with self._lock:
+            new = self._new or []
+            if self._new is not None:
+                self._new = []
+        return new
+
+    def update(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Add (original, replacement) pairs made elsewhere (another process of the
+        same batch); an original already mapped keeps its replacement."""
+        with self._lock:
+            for uid, new in pairs:
+                self._map.setdefault(uid, new)
 
     def items(self) -> list[tuple[str, str]]:
         with self._lock:

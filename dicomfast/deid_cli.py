@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import secrets
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,20 @@ def add_subcommands(subparsers: Any) -> None:
                    help="files with Burned In Annotation YES (default: refuse)")
     p.add_argument("--compound", choices=("conformant", "remove"), default="conformant",
                    help="compound actions such as X/Z/D: keep a valid dummy or remove")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: one per CPU for batches of "
+                        f"{_PROCESS_BATCH}+ files, else 1); they share one UID mapping")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="threads when one process does the work (default: one per CPU)")
     p.set_defaults(run=run_deid)
+
+
+# Batches at least this big are shared among processes by default: below it, starting
+# them (each imports dicomfast) costs more than it saves.
+_PROCESS_BATCH = 256
+# Files per task sent to a worker process: enough to make the messages rare, few
+# enough that the progress bar moves and the work stays balanced.
+_CHUNK = 32
 
 
 def _outputs(source: Path, target: Path) -> list[tuple[Path, Path]]:
@@ -52,6 +66,68 @@ def _outputs(source: Path, target: Path) -> list[tuple[Path, Path]]:
         return [(source, target / source.name)]
     return [(p, target / p.relative_to(source)) for p in sorted(source.rglob("*"))
             if p.is_file() and not p.name.startswith(".")]
+
+
+class _Batch:
+    """What de-identifies files, the same in the main process and in each worker:
+    made from plain settings so that a worker can build its own."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        map_path = settings["map"]
+        if map_path is not None and Path(map_path).exists():
+            self.uid_map = UIDMap.load(map_path, prefix=settings["uid_prefix"],
+                                       salt=settings["salt"])
+        else:
+            self.uid_map = UIDMap(prefix=settings["uid_prefix"], salt=settings["salt"])
+        self.deid = Deidentifier(settings["options"], uid_map=self.uid_map,
+                                 salt=settings["salt"], burned_in=settings["burned_in"],
+                                 compound=settings["compound"])
+        self.target = Path(settings["target"])
+        self._pool: ThreadPoolExecutor | None = None
+
+    def one(self, pair: tuple[Path, Path]) -> tuple[int, bool, str | None]:
+        src, dst = pair
+        try:
+            if self.settings["rename"]:
+                ds = self.deid.deidentify_file(src)
+                sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
+                dst = self.target / str(ds.get("StudyInstanceUID") or "study") / str(
+                    ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                ds.save(dst)
+            else:
+                self.deid.deidentify_file(src, dst)
+            return src.stat().st_size, True, None
+        except BurnedInAnnotationError as exc:
+            return 0, False, f"refused: {exc}"
+        except (OSError, DicomfastError, ValueError, AttributeError) as exc:
+            return 0, False, f"{src}: {exc}"
+
+    def many(self, pairs: list[tuple[Path, Path]], threads: int
+             ) -> list[tuple[int, bool, str | None]]:
+        """Several files on `threads` threads (kept for the next call)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(threads, 1))
+        return list(self._pool.map(self.one, pairs))
+
+
+_worker_batch: _Batch | None = None
+
+
+def _worker_start(settings: dict[str, Any]) -> None:
+    global _worker_batch
+    _worker_batch = _Batch(settings)
+    _worker_batch.uid_map.record_new()
+
+
+def _worker_chunk(pairs: list[tuple[Path, Path]]
+                  ) -> tuple[list[tuple[int, bool, str | None]], list[tuple[str, str]]]:
+    """One task in a worker process: its files' outcomes and the UIDs it mapped
+    first (the main process saves the whole map)."""
+    assert _worker_batch is not None
+    outcomes = _worker_batch.many(pairs, 2)  # one file's I/O overlaps another's work
+    return outcomes, _worker_batch.uid_map.take_new()
 
 
 def run_deid(args: argparse.Namespace) -> int:
@@ -64,45 +140,49 @@ def run_deid(args: argparse.Namespace) -> int:
     if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
         print("dicomfast deid: OUT_DIR must not be IN_DIR or inside it", file=sys.stderr)
         return 1
-    map_path = Path(args.map) if args.map else None
-    if map_path is not None and map_path.exists():
-        uid_map = UIDMap.load(map_path, prefix=args.uid_prefix, salt=args.salt)
-    else:
-        uid_map = UIDMap(prefix=args.uid_prefix, salt=args.salt)
-    deid = Deidentifier([o.replace("-", "_") for o in args.option], uid_map=uid_map,
-                        salt=args.salt, burned_in=args.burned_in, compound=args.compound)
     pairs = _outputs(source, target)
+    if args.jobs is not None:
+        jobs = args.jobs
+    else:
+        jobs = (os.cpu_count() or 1) if len(pairs) >= _PROCESS_BATCH else 1
+    jobs = max(1, min(jobs, (len(pairs) + _CHUNK - 1) // _CHUNK or 1))
+    salt = args.salt
+    if salt is None and jobs > 1:
+        # Every process must map a UID (and a patient's date offset) the same way: a
+        # secret made for this run and never kept does that, as random as no salt.
+        salt = secrets.token_hex(32)
+    settings = {"map": args.map, "uid_prefix": args.uid_prefix, "salt": salt,
+                "options": [o.replace("-", "_") for o in args.option],
+                "burned_in": args.burned_in, "compound": args.compound,
+                "rename": args.rename, "target": str(target)}
+    batch = _Batch(settings)  # checks the options before any work starts
     problems: list[str] = []
-
-    def one(pair: tuple[Path, Path]) -> tuple[int, bool, str | None]:
-        src, dst = pair
-        try:
-            if args.rename:
-                ds = deid.deidentify_file(src)
-                sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
-                dst = target / str(ds.get("StudyInstanceUID") or "study") / str(
-                    ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                ds.save(dst)
-            else:
-                deid.deidentify_file(src, dst)
-            return src.stat().st_size, True, None
-        except BurnedInAnnotationError as exc:
-            return 0, False, f"refused: {exc}"
-        except (OSError, DicomfastError, ValueError, AttributeError) as exc:
-            return 0, False, f"{src}: {exc}"
-
+    failed = 0
     # Warnings (odd encodings, burned-in annotation with --burned-in warn) go to
     # stderr through the warnings machinery, once per kind.
-    failed = 0
-    with Progress(len(pairs)) as bar, ThreadPoolExecutor(max_workers=max(args.threads, 1)) as pool:
-        for size, ok, problem in pool.map(one, pairs):
-            bar.advance(size, failed=not ok)
-            if problem:
-                problems.append(problem)
-            failed += not ok
-    if map_path is not None:
-        uid_map.save(map_path)
+    with Progress(len(pairs)) as bar:
+        def count(outcomes: list[tuple[int, bool, str | None]]) -> None:
+            nonlocal failed
+            for size, ok, problem in outcomes:
+                bar.advance(size, failed=not ok)
+                if problem:
+                    problems.append(problem)
+                failed += not ok
+
+        if jobs == 1:
+            with ThreadPoolExecutor(max_workers=max(args.threads, 1)) as pool:
+                for outcome in pool.map(batch.one, pairs):
+                    count([outcome])
+        else:
+            chunks = [pairs[k:k + _CHUNK] for k in range(0, len(pairs), _CHUNK)]
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_start,
+                                     initargs=(settings,)) as pool:
+                for outcomes, uids in pool.map(_worker_chunk, chunks):
+                    count(outcomes)
+                    batch.uid_map.update(uids)
+    if args.map is not None:
+        batch.uid_map.save(args.map)
     for problem in problems:
         print(f"dicomfast deid: {problem}", file=sys.stderr)
     done = len(pairs) - failed

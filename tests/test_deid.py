@@ -386,6 +386,41 @@ def test_cli_mirrors_paths_renames_and_keeps_a_map(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_cli_processes_share_one_mapping(tmp_path, capsys):
+    """With --jobs the files are shared among worker processes; a UID seen by
+    several of them gets one replacement, the map holds every one, and with a
+    salt the output is the same, byte for byte, as one process's."""
+    files = _study_files()
+    copies = max(2, -(-3 * deid_cli._CHUNK // len(files)))  # enough for 3 tasks
+    src = tmp_path / "in"
+    for k in range(copies):
+        for p in files:
+            dst = src / f"copy{k:02d}" / p.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, dst)
+    outs = {}
+    for jobs in ("1", "2"):
+        outs[jobs] = tmp_path / f"salted-{jobs}"
+        assert deid_cli.main(["deid", str(src), str(outs[jobs]), "--jobs", jobs,
+                              "--salt", "s3cret"]) == 0
+    for p in outs["1"].rglob("*"):
+        if p.is_file():
+            assert p.read_bytes() == (outs["2"] / p.relative_to(outs["1"])).read_bytes(), p
+    out = tmp_path / "random"
+    assert deid_cli.main(["deid", str(src), str(out), "--jobs", "2", "--map",
+                          str(tmp_path / "uids.csv")]) == 0
+    uid_map = dict(UIDMap.load(tmp_path / "uids.csv").items())
+    for p in files:
+        original = pydicom.dcmread(p)
+        written = [pydicom.dcmread(out / f"copy{k:02d}" / p.name) for k in range(copies)]
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            new = {str(w.get(keyword)) for w in written}
+            assert new == {uid_map[str(original.get(keyword))]}, keyword
+    salted = pydicom.dcmread(outs["1"] / "copy00" / files[0].name)
+    assert salted.SOPInstanceUID != pydicom.dcmread(out / "copy00" / files[0].name).SOPInstanceUID
+    capsys.readouterr()
+
+
 # -- a second tool -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm"])

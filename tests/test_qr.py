@@ -136,8 +136,9 @@ _CANCEL_SENT = threading.Event()
 
 def _slow_source(level, ident, model):
     """20,000 answers. After the first few hundred the source waits until the test
-    has sent its C-CANCEL-RQ, so the SCP is still answering when it arrives however
-    slow the machine; then it goes on at a pace a loopback socket cannot hide."""
+    is about to send its C-CANCEL-RQ, so the SCP is still answering when it arrives
+    however slow the machine; then it goes on at a pace a loopback socket cannot
+    hide (the rest would take over 0.8 s)."""
     for i in range(20000):
         if i == 256:
             _CANCEL_SENT.wait(30)
@@ -166,8 +167,10 @@ def test_cancel_mid_find():
             async for _ in stream:
                 got += 1
                 if got == 3:
-                    await stream.cancel()
+                    # Let the source go on now: cancel() waits for the final response,
+                    # which a source still waiting for the event would never send.
                     _CANCEL_SENT.set()
+                    await stream.cancel()
             first = (got, stream.status)
             # The association goes on: a second query is answered.
             again = await qrscu.start_find(assoc, {"StudyInstanceUID": ""}, level="STUDY",
