@@ -312,15 +312,17 @@ class Deidentifier:
             return ds
         path = Path(dst)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Straight into the target (the writer encodes everything before the first
-        # write): a batch writes thousands of new files, where the writer's
-        # temporary-name-then-rename costs as much as the rewrite. A failed write
-        # leaves no file behind.
+        # Written under a hidden name next to the target, then renamed: a process
+        # killed mid-write leaves no partial file under the final name. The name is
+        # the target's own plus this process and thread, so that writers of a batch
+        # never share one, without the random names (and retries) of mkstemp.
+        part = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
         try:
-            with open(path, "wb") as f:
+            with open(part, "wb") as f:
                 ds.save(f)
+            os.replace(part, path)
         except BaseException:
-            path.unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             raise
         return ds
 

@@ -345,6 +345,25 @@ def test_header_only_rewrite_never_decodes_pixels(monkeypatch):
     assert bytes(again["PixelData"].value) == bytes(dicomfast.read(path)["PixelData"].value)
 
 
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    """The output is written under a hidden name and renamed: a write that fails
+    half way leaves neither a partial file nor a changed earlier one."""
+    path = _need("CT_small.dcm")
+    dst = tmp_path / "out" / "ct.dcm"
+    Deidentifier().deidentify_file(path, dst)
+    before = dst.read_bytes()
+
+    def half_then_fail(ds, target, **kw):
+        target.write(b"\0" * 200)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dicomfast.Dataset, "save", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        Deidentifier().deidentify_file(path, dst)
+    assert dst.read_bytes() == before
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["ct.dcm"]
+
+
 # -- the command line ------------------------------------------------------------------------------
 
 def test_cli_mirrors_paths_renames_and_keeps_a_map(tmp_path, capsys):
