@@ -7,7 +7,9 @@ import multiprocessing
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,49 @@ def _worker_chunk(pairs: list[tuple[Path, Path]]
     return outcomes, _worker_batch.uid_map.take_new()
 
 
+def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Path, Path]],
+                  jobs: int, threads: int,
+                  count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
+    """The files in tasks of _CHUNK on `jobs` worker processes. A worker that ends
+    (killed, out of memory) breaks the pool: the tasks not yet reported are then done
+    here, where the batch's secret gives every UID the replacement a worker gave it,
+    so files a worker wrote before it ended agree with the rest and with the map."""
+    chunks = [pairs[k:k + _CHUNK] for k in range(0, len(pairs), _CHUNK)]
+    reported = 0
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_start, initargs=(settings,)) as pool:
+            for outcomes, uids in pool.map(_worker_chunk, chunks):
+                count(outcomes)
+                batch.uid_map.update(uids)
+                reported += 1
+    except BrokenProcessPool as exc:
+        print(f"dicomfast deid: a worker process ended ({exc}); its files are done in the "
+              "main process", file=sys.stderr)
+        for chunk in chunks[reported:]:
+            count(batch.many(chunk, threads))
+        _remove_orphaned_parts(batch.target)
+
+
+def _remove_orphaned_parts(target: Path) -> None:
+    """Hidden partial outputs (Deidentifier.deidentify_file's ``.NAME.PID-THREAD.part``)
+    left by worker processes that no longer run."""
+    for part in target.rglob(".*.part"):
+        pid = part.name.rsplit(".", 2)[-2].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_deid(args: argparse.Namespace) -> int:
     from dicomfast.progress import Progress
 
@@ -160,29 +205,26 @@ def run_deid(args: argparse.Namespace) -> int:
     failed = 0
     # Warnings (odd encodings, burned-in annotation with --burned-in warn) go to
     # stderr through the warnings machinery, once per kind.
-    with Progress(len(pairs)) as bar:
-        def count(outcomes: list[tuple[int, bool, str | None]]) -> None:
-            nonlocal failed
-            for size, ok, problem in outcomes:
-                bar.advance(size, failed=not ok)
-                if problem:
-                    problems.append(problem)
-                failed += not ok
+    try:
+        with Progress(len(pairs)) as bar:
+            def count(outcomes: list[tuple[int, bool, str | None]]) -> None:
+                nonlocal failed
+                for size, ok, problem in outcomes:
+                    bar.advance(size, failed=not ok)
+                    if problem:
+                        problems.append(problem)
+                    failed += not ok
 
-        if jobs == 1:
-            with ThreadPoolExecutor(max_workers=max(args.threads, 1)) as pool:
-                for outcome in pool.map(batch.one, pairs):
-                    count([outcome])
-        else:
-            chunks = [pairs[k:k + _CHUNK] for k in range(0, len(pairs), _CHUNK)]
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_start,
-                                     initargs=(settings,)) as pool:
-                for outcomes, uids in pool.map(_worker_chunk, chunks):
-                    count(outcomes)
-                    batch.uid_map.update(uids)
-    if args.map is not None:
-        batch.uid_map.save(args.map)
+            if jobs == 1:
+                with ThreadPoolExecutor(max_workers=max(args.threads, 1)) as pool:
+                    for outcome in pool.map(batch.one, pairs):
+                        count([outcome])
+            else:
+                _in_processes(batch, settings, pairs, jobs, args.threads, count)
+    finally:
+        # Saved whatever happens: the files already written carry these UIDs.
+        if args.map is not None:
+            batch.uid_map.save(args.map)
     for problem in problems:
         print(f"dicomfast deid: {problem}", file=sys.stderr)
     done = len(pairs) - failed

@@ -440,6 +440,63 @@ def test_cli_processes_share_one_mapping(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_cli_survives_a_killed_worker(tmp_path):
+    """SIGKILL one worker process mid-batch: the main process does the files no
+    worker reported, and every file written, by whichever process, carries the
+    UIDs the saved map gives its original."""
+    import os
+    import signal
+    import time
+
+    files = _study_files()
+    src = tmp_path / "in"
+    for k in range(300):
+        for p in files:
+            dst = src / f"copy{k:03d}" / p.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(p, dst)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "dicomfast", "deid", str(src), str(out),
+                             "--jobs", "2", "--map", str(tmp_path / "uids.csv")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and proc.poll() is None and time.monotonic() < deadline:
+        workers = [pid for pid in _children(proc.pid)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        if workers and out.exists() and any(p.is_file() for p in out.rglob("*")):
+            os.kill(workers[0], signal.SIGKILL)
+            killed = workers[0]
+        time.sleep(0.01)
+    _, err = proc.communicate(timeout=120)
+    if killed is None:
+        pytest.skip("the batch ended before a worker could be killed")
+    assert b"a worker process ended" in err, err.decode()
+    assert proc.returncode == 0, err.decode()
+    assert not list(out.rglob(".*.part"))  # the killed worker's unfinished file is gone
+    uid_map = dict(UIDMap.load(tmp_path / "uids.csv").items())
+    for p in files:
+        original = pydicom.dcmread(p)
+        for k in range(300):
+            written = pydicom.dcmread(out / f"copy{k:03d}" / p.name)
+            for keyword in ("StudyInstanceUID", "SOPInstanceUID"):
+                assert str(written.get(keyword)) == uid_map[str(original.get(keyword))]
+
+
+def _children(pid):
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
 # -- a second tool -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm"])
