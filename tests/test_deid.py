@@ -33,7 +33,7 @@ import pytest
 from corpus import SHARED, all_files, file_id, find
 
 import dicomfast
-from dicomfast import _deid_profile, deid_cli
+from dicomfast import _deid_profile, deid_batch, deid_cli
 from dicomfast.deid import (
     BurnedInAnnotationError,
     DeidentificationWarning,
@@ -405,12 +405,32 @@ def test_cli_mirrors_paths_renames_and_keeps_a_map(tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_folder_api_counts_and_refuses_an_output_inside_the_input(tmp_path, capsys):
+    files = _study_files()
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in files:
+        shutil.copy(p, src / p.name)
+    (src / "notes.txt").write_text("not DICOM")
+    result = deid_batch.deidentify_folder(src, tmp_path / "out", ["retain_device_identity"],
+                                          jobs=1, threads=2)
+    assert (result.done, result.failed) == (len(files), 1)
+    assert len(result.problems) == 1 and "notes.txt" in result.problems[0]
+    assert len(result.uid_map) >= len(files)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in files)
+    with pytest.raises(ValueError, match="inside"):
+        deid_batch.deidentify_folder(src, src / "out")
+    with pytest.raises(ValueError, match="does not exist"):
+        deid_batch.deidentify_folder(tmp_path / "missing", tmp_path / "out2")
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
+
+
 def test_cli_processes_share_one_mapping(tmp_path, capsys):
     """With --jobs the files are shared among worker processes; a UID seen by
     several of them gets one replacement, the map holds every one, and with a
     salt the output is the same, byte for byte, as one process's."""
     files = _study_files()
-    copies = max(2, -(-3 * deid_cli._CHUNK // len(files)))  # enough for 3 tasks
+    copies = max(2, -(-3 * deid_batch._CHUNK // len(files)))  # enough for 3 tasks
     src = tmp_path / "in"
     for k in range(copies):
         for p in files:

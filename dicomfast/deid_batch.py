@@ -1,0 +1,222 @@
+"""De-identifying a folder tree: the files shared among threads, or among worker
+processes that map every UID the same way (``dicomfast deid`` runs this).
+
+    >>> result = deidentify_folder("in", "out", map_path="uids.csv", jobs=8)
+    >>> result.done, result.failed, result.problems[:3]
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dicomfast.deid import (
+    BurnedInAnnotationError,
+    DeidentificationWarning,
+    Deidentifier,
+    UIDMap,
+)
+from dicomfast.errors import DicomfastError
+
+__all__ = ["PROCESS_BATCH", "FolderResult", "deidentify_folder"]
+
+#: Batches at least this big are shared among processes by default: below it, starting
+#: them (each imports dicomfast) costs more than it saves.
+PROCESS_BATCH = 256
+# Files per task sent to a worker process: enough to make the messages rare, few
+# enough that the progress bar moves and the work stays balanced.
+_CHUNK = 32
+
+
+def _outputs(source: Path, target: Path) -> list[tuple[Path, Path]]:
+    if source.is_file():
+        return [(source, target / source.name)]
+    return [(p, target / p.relative_to(source)) for p in sorted(source.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")]
+
+
+class _Batch:
+    """What de-identifies files, the same in the main process and in each worker:
+    made from plain settings so that a worker can build its own."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        map_path = settings["map"]
+        if map_path is not None and Path(map_path).exists():
+            self.uid_map = UIDMap.load(map_path, prefix=settings["uid_prefix"],
+                                       salt=settings["salt"])
+        else:
+            self.uid_map = UIDMap(prefix=settings["uid_prefix"], salt=settings["salt"])
+        self.deid = Deidentifier(settings["options"], uid_map=self.uid_map,
+                                 salt=settings["salt"], burned_in=settings["burned_in"],
+                                 compound=settings["compound"])
+        self.target = Path(settings["target"])
+        self._pool: ThreadPoolExecutor | None = None
+
+    def one(self, pair: tuple[Path, Path]) -> tuple[int, bool, str | None]:
+        src, dst = pair
+        try:
+            if self.settings["rename"]:
+                ds = self.deid.deidentify_file(src)
+                sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
+                dst = self.target / str(ds.get("StudyInstanceUID") or "study") / str(
+                    ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                ds.save(dst)
+            else:
+                self.deid.deidentify_file(src, dst)
+            return src.stat().st_size, True, None
+        except BurnedInAnnotationError as exc:
+            return 0, False, f"refused: {exc}"
+        except (OSError, DicomfastError, ValueError, AttributeError) as exc:
+            return 0, False, f"{src}: {exc}"
+
+    def each(self, pairs: list[tuple[Path, Path]], threads: int
+             ) -> Iterator[tuple[int, bool, str | None]]:
+        """The files' outcomes in order, as they are done on `threads` threads (the
+        pool is kept for the next call)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(threads, 1))
+        return self._pool.map(self.one, pairs)
+
+
+_worker_batch: _Batch | None = None
+
+
+def _worker_start(settings: dict[str, Any]) -> None:
+    global _worker_batch
+    _worker_batch = _Batch(settings)
+    _worker_batch.uid_map.record_new()
+
+
+def _worker_chunk(pairs: list[tuple[Path, Path]]
+                  ) -> tuple[list[tuple[int, bool, str | None]], list[tuple[str, str]]]:
+    """One task in a worker process: its files' outcomes and the UIDs it mapped
+    first (the main process saves the whole map)."""
+    assert _worker_batch is not None
+    outcomes = list(_worker_batch.each(pairs, 2))  # one file's I/O overlaps another's work
+    return outcomes, _worker_batch.uid_map.take_new()
+
+
+def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Path, Path]],
+                  jobs: int, threads: int,
+                  count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
+    """The files in tasks of _CHUNK on `jobs` worker processes. A worker that ends
+    (killed, out of memory) breaks the pool: the tasks not yet reported are then done
+    here, where the batch's secret gives every UID the replacement a worker gave it,
+    so files a worker wrote before it ended agree with the rest and with the map."""
+    chunks = [pairs[k:k + _CHUNK] for k in range(0, len(pairs), _CHUNK)]
+    reported = 0
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_start, initargs=(settings,)) as pool:
+            for outcomes, uids in pool.map(_worker_chunk, chunks):
+                count(outcomes)
+                batch.uid_map.update(uids)
+                reported += 1
+    except BrokenProcessPool as exc:
+        warnings.warn(f"a worker process ended ({exc}); its files are done in the main "
+                      "process", DeidentificationWarning, stacklevel=2)
+        for chunk in chunks[reported:]:
+            for outcome in batch.each(chunk, threads):
+                count([outcome])
+        _remove_orphaned_parts(batch.target)
+
+
+def _remove_orphaned_parts(target: Path) -> None:
+    """Hidden partial outputs (Deidentifier.deidentify_file's ``.NAME.PID-THREAD.part``)
+    left by worker processes that no longer run."""
+    for part in target.rglob(".*.part"):
+        pid = part.name.rsplit(".", 2)[-2].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class FolderResult:
+    """What :func:`deidentify_folder` did: files written, files not written (each
+    with a line in `problems`), and the batch's UID map."""
+
+    done: int
+    failed: int
+    problems: list[str] = field(default_factory=list)
+    uid_map: UIDMap | None = None
+
+
+def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
+                      options: Iterable[str] = (), *, map_path: str | os.PathLike | None = None,
+                      salt: str | None = None, uid_prefix: str | None = None,
+                      rename: bool = False, burned_in: str = "refuse",
+                      compound: str = "conformant", jobs: int | None = None,
+                      threads: int | None = None, progress: bool = False) -> FolderResult:
+    """De-identify every file under `source` (hidden ones excepted) into `target`,
+    mirroring relative paths, or with `rename` as STUDY/SERIES/SOP.dcm of the new UIDs.
+
+    `map_path`: a UID map read first when it exists and saved at the end, however
+    the run ends (the files already written carry its UIDs). `jobs`: worker
+    processes (default: one per CPU for batches of 256+ files, else 1); `threads`:
+    threads when one process does the work (default: one per CPU). `progress`
+    shows a bar on a terminal's stderr. Files that cannot be de-identified are
+    counted in `failed` and described in `problems`; ValueError for a missing
+    `source` or a `target` inside it."""
+    from dicomfast.progress import Progress
+
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
+    if target.resolve() == source.resolve() or source.resolve() in target.resolve().parents:
+        raise ValueError("the output folder must not be the input folder or inside it")
+    pairs = _outputs(source, target)
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if len(pairs) >= PROCESS_BATCH else 1
+    jobs = max(1, min(jobs, (len(pairs) + _CHUNK - 1) // _CHUNK or 1))
+    threads = max(1, threads if threads is not None else os.cpu_count() or 1)
+    if salt is None and jobs > 1:
+        # Every process must map a UID (and a patient's date offset) the same way: a
+        # secret made for this run and never kept does that, as random as no salt.
+        salt = secrets.token_hex(32)
+    settings = {"map": None if map_path is None else str(map_path), "uid_prefix": uid_prefix,
+                "salt": salt, "options": list(options), "burned_in": burned_in,
+                "compound": compound, "rename": rename, "target": str(target)}
+    batch = _Batch(settings)  # checks the options before any work starts
+    result = FolderResult(0, 0, uid_map=batch.uid_map)
+    try:
+        with Progress(len(pairs)) as bar:
+            bar.enabled = bar.enabled and progress
+
+            def count(outcomes: list[tuple[int, bool, str | None]]) -> None:
+                for size, ok, problem in outcomes:
+                    bar.advance(size, failed=not ok)
+                    if problem:
+                        result.problems.append(problem)
+                    result.done += ok
+                    result.failed += not ok
+
+            if jobs == 1:
+                for outcome in batch.each(pairs, threads):
+                    count([outcome])
+            else:
+                _in_processes(batch, settings, pairs, jobs, threads, count)
+    finally:
+        # Saved whatever happens: the files already written carry these UIDs.
+        if map_path is not None:
+            batch.uid_map.save(map_path)
+    return result
