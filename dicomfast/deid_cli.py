@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from dicomfast.deid import OPTIONS
-from dicomfast.deid_batch import PROCESS_BATCH, deidentify_folder
+from dicomfast.deid_batch import PROCESS_BATCH, PROCESS_CPUS, deidentify_folder
 
 
 def add_subcommands(subparsers: Any) -> None:
@@ -43,7 +43,8 @@ def add_subcommands(subparsers: Any) -> None:
                    help="compound actions such as X/Z/D: keep a valid dummy or remove")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: one per CPU for batches of "
-                        f"{PROCESS_BATCH}+ files, else 1); they share one UID mapping")
+                        f"{PROCESS_BATCH}+ files on machines of {PROCESS_CPUS}+ CPUs, "
+                        "else 1); they share one UID mapping")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads when one process does the work (default: one per CPU)")
     p.set_defaults(run=run_deid)
