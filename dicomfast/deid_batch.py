@@ -93,6 +93,11 @@ class _Batch:
             self._pool = ThreadPoolExecutor(max_workers=max(threads, 1))
         return self._pool.map(self.one, pairs)
 
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
 
 _worker_batch: _Batch | None = None
 
@@ -224,6 +229,7 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
             else:
                 _in_processes(batch, settings, pairs, jobs, threads, count)
     finally:
+        batch.close()
         # Saved whatever happens: the files already written carry these UIDs.
         if map_path is not None:
             batch.uid_map.save(map_path)

@@ -26,6 +26,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -412,8 +413,10 @@ def test_folder_api_counts_and_refuses_an_output_inside_the_input(tmp_path, caps
     for p in files:
         shutil.copy(p, src / p.name)
     (src / "notes.txt").write_text("not DICOM")
+    threads_before = threading.active_count()
     result = deid_batch.deidentify_folder(src, tmp_path / "out", ["retain_device_identity"],
                                           jobs=1, threads=2)
+    assert threading.active_count() == threads_before  # its threads are gone
     assert (result.done, result.failed) == (len(files), 1)
     assert len(result.problems) == 1 and "notes.txt" in result.problems[0]
     assert len(result.uid_map) >= len(files)
