@@ -407,7 +407,7 @@ class Deidentifier:
                 return False
             value: Any = None
         elif vr == "UI" and action in ("U", "U*", "D"):
-            uids = index.value_bytes(pos).decode("ascii", "replace").strip(" \0").split("\\")
+            uids = _stored_text(index, pos).split("\\")
             value = self._new_uids(uids[0] if len(uids) == 1 else uids)
         elif action == "D":
             value = _DUMMY.get(vr, b"\0\0")
@@ -593,13 +593,18 @@ def _element(tag: int, vr: str, value: Any, ds: Dataset) -> DataElement:
     return el
 
 
+def _stored_text(index: Any, pos: int) -> str:
+    """The stored value of a UI entry as text, without its padding."""
+    return index.value_bytes(pos).decode("ascii", "replace").strip(" \0")
+
+
 def _meta_value(meta: Dataset, tag: int) -> str | None:
     """A File Meta UID as text, read from the stored bytes when it is still as read."""
     v = meta._map().get(tag)
     if v is None:
         return None
     if type(v) is int:
-        return meta._index.value_bytes(v).decode("ascii", "replace").strip(" \0") or None
+        return _stored_text(meta._index, v) or None
     value = v.value
     return str(value) if value not in (None, "", b"") else None
 

@@ -45,7 +45,7 @@ def add_subcommands(subparsers: Any) -> None:
                    help="worker processes (default: one per CPU for batches of "
                         f"{PROCESS_BATCH}+ files on machines of {PROCESS_CPUS}+ CPUs, "
                         "else 1); they share one UID mapping")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--threads", type=int, default=None,
                    help="threads when one process does the work (default: one per CPU)")
     p.set_defaults(run=run_deid)
 
