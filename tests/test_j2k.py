@@ -14,11 +14,14 @@ filter, not the arithmetic) -- OpenJPEG itself, through _j2k, stays exact.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from dataclasses import replace
 
@@ -633,6 +636,49 @@ def test_threads_give_the_same_samples(name):
     dtype = np.uint8 if ds.BitsAllocated == 8 else np.uint16
     np.testing.assert_array_equal(_decode(_j2k, data, shape, dtype, threads=2),
                                   _decode(_j2k, data, shape, dtype))
+
+
+def _most_threads_while(work) -> int:
+    """The most OS threads this process had while `work` ran on another thread
+    (Linux: one /proc/self/task entry per thread, OpenJPEG's pthreads included)."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            for _ in range(3):
+                work()
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    most = 0
+    while not done.is_set():
+        most = max(most, len(os.listdir("/proc/self/task")))
+        time.sleep(0.0005)
+    worker.join()
+    return most
+
+
+@needs_j2k
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.parametrize("direction", ["decode", "encode"])
+def test_one_thread_means_no_openjpeg_worker(direction):
+    """threads=1 runs OpenJPEG on the calling thread: a pool of one worker would do
+    the same work plus a hand-off and a context switch per code-block. threads=2
+    starts two workers, so the count below can see them."""
+    data, ds = _first_frame(find("RG1_J2KI.dcm"))
+    raw = np.zeros(ds.Rows * ds.Columns, "<u2").view(np.uint8)
+    out = np.empty(raw.nbytes, np.uint8)
+
+    def work(threads: int):
+        if direction == "decode":
+            return lambda: _j2k.decode(data, out, threads=threads)
+        return lambda: _j2k.encode(raw, ds.Rows, ds.Columns, 1, 16, False, threads=threads)
+
+    base = len(os.listdir("/proc/self/task"))
+    assert _most_threads_while(work(1)) == base + 1        # the Python worker only
+    assert _most_threads_while(work(2)) >= base + 3        # plus OpenJPEG's two
 
 
 @needs_j2k

@@ -139,6 +139,14 @@ static OPJ_BOOL sink_seek(OPJ_OFF_T at, void *user) {
 
 const char *df_j2k_library_version(void) { return opj_version(); }
 
+/* Always set, so that OPJ_NUM_THREADS in the environment does not decide. One
+ * thread is 0 to OpenJPEG: a pool of 1 is a real worker thread that the caller
+ * hands every code-block to and waits on, the same work plus a context switch
+ * per block. Without thread support OpenJPEG refuses and works on this thread. */
+static void df_j2k_set_threads(opj_codec_t *codec, uint32_t threads) {
+    opj_codec_set_threads(codec, threads > 1 ? (int)threads : 0);
+}
+
 /* ---- decoding ---- */
 
 df_status df_j2k_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
@@ -177,9 +185,7 @@ df_status df_j2k_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t
     }
     /* Strict: a codestream cut short is an error, not a partly grey image. */
     opj_decoder_set_strict_mode(codec, OPJ_TRUE);
-    /* Always set, so that OPJ_NUM_THREADS in the environment does not decide;
-     * without thread support OpenJPEG refuses and decodes on this thread. */
-    opj_codec_set_threads(codec, opts->threads > 1 ? (int)opts->threads : 1);
+    df_j2k_set_threads(codec, opts->threads);
 
     size_t chunk = in.len < OPJ_J2K_STREAM_CHUNK_SIZE ? in.len : OPJ_J2K_STREAM_CHUNK_SIZE;
     stream = opj_stream_create(chunk > 0 ? chunk : 1, OPJ_TRUE);
@@ -319,7 +325,7 @@ df_status df_j2k_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t
             goto done;
         }
     }
-    opj_codec_set_threads(codec, opts->threads > 1 ? (int)opts->threads : 1);
+    df_j2k_set_threads(codec, opts->threads);
     stream = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_FALSE);
     if (stream == NULL) {
         st = df_fail(err, DF_E_NO_MEMORY, 0, DF_NO_TAG, "OpenJPEG could not make a stream");
