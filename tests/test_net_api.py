@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from test_net_helpers import HOST, make_objects
+from test_net_helpers import HOST, make_objects, same_dataset
 
 from dicomfast.net import (
     AE,
@@ -125,6 +125,32 @@ def test_negotiation_options_round_trip(tmp_path):
             await server.close()
             scp.close()
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("unnamed_files", [True, False], ids=["unnamed", "named-part"])
+def test_objects_stored_and_stored_again(tmp_path, objects, monkeypatch, unnamed_files):
+    """Both ways of holding an object until it is whole (Linux O_TMPFILE, or a hidden
+    .part file renamed) give the same files, and an object sent again replaces its
+    file with the new one whole; no temporary file is left either way."""
+    from dicomfast.net.services import unnamed
+
+    if unnamed_files and not unnamed.supported(str(tmp_path)):
+        pytest.skip("this file system or kernel has no O_TMPFILE")
+    if not unnamed_files:
+        monkeypatch.setattr(unnamed, "supported", lambda folder: False)
+    with AE("TWICE").serve_in_background(tmp_path / "in", host=HOST) as srv:
+        first = AE("SCU").store(HOST, srv.port, objects)
+        stored = {name: (tmp_path / "in" / name).stat().st_ino
+                  for name in os.listdir(tmp_path / "in")}
+        again = AE("SCU").store(HOST, srv.port, objects)
+    assert [r.status for r in first] == [r.status for r in again] == [0] * len(objects)
+    names = sorted(os.listdir(tmp_path / "in"))
+    assert names == sorted(stored) == sorted(r.sop_instance_uid + ".dcm" for r in first)
+    for name in names:   # a new file under each name, not the old one rewritten
+        assert (tmp_path / "in" / name).stat().st_ino != stored[name]
+        assert (tmp_path / "in" / name).stat().st_mode & 0o777 == 0o600
+    for src, res in zip(objects, again, strict=True):
+        same_dataset(src, tmp_path / "in" / (res.sop_instance_uid + ".dcm"), same_syntax=True)
 
 
 def test_pipelined_window_and_small_pdus(tmp_path, objects):

@@ -3,10 +3,12 @@ an acceptor that never acknowledges an object before it is safely on disk.
 
 Each received data set is streamed, as its P-DATA fragments arrive, into a
 temporary file in the destination folder behind a Part 10 header (PS3.10 §7.1)
-built from the C-STORE-RQ and the presentation context. When the last fragment is
-in, a worker thread makes it durable: fsync the file, rename it atomically to
-``DIR/<SOPInstanceUID>.dcm``, fsync the folder; only then is C-STORE-RSP Success
-sent. Folder fsyncs are shared by every rename that happened before one starts
+built from the C-STORE-RQ and the presentation context. On Linux that file has no
+name until it is whole (O_TMPFILE, see unnamed.py), so a killed process leaves
+nothing behind; elsewhere it is a hidden ``.dicomfast-*.part``. When the last
+fragment is in, a worker thread makes it durable: fsync the file, give it its name
+``DIR/<SOPInstanceUID>.dcm`` atomically (link or rename), fsync the folder; only
+then is C-STORE-RSP Success sent. Folder fsyncs are shared by every rename that happened before one starts
 (group commit), and commits run while the next object is received, so many
 associations, or one with an asynchronous operations window, keep the disk busy
 without any acknowledgement getting ahead of its data.
@@ -29,6 +31,7 @@ from dicomfast.dataset import Dataset
 from dicomfast.net import dimse as D
 from dicomfast.net.association import AcceptedContext, Association
 from dicomfast.net.pdu import check_ae_title
+from dicomfast.net.services import unnamed
 from dicomfast.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -258,6 +261,9 @@ class _StoreSink:
     # -- worker threads --------------------------------------------------------------
     def _open(self) -> None:
         if self.fd < 0 and not self.aborted:
+            if self.scp.dir_fd >= 0:
+                self.fd = unnamed.open_unnamed(self.scp.output_dir)
+                return
             with self.scp.dir_lock:
                 self.fd, self.tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part",
                                                      dir=self.scp.output_dir)
@@ -291,12 +297,15 @@ class _StoreSink:
                 _pwrite_all(self.fd, tail, offset)
                 if scp.fsync:
                     os.fsync(self.fd)
-                os.close(self.fd)
-                self.fd = -1
                 # Atomic: the final name shows the whole object or nothing.
                 with scp.dir_lock:
-                    os.replace(self.tmp, final)
+                    if self.tmp:
+                        os.replace(self.tmp, final)
+                    else:
+                        unnamed.link_replacing(self.fd, scp.dir_fd, os.path.basename(final))
                 self.tmp = ""
+                os.close(self.fd)
+                self.fd = -1
             if scp.fsync:
                 scp.dirsync.sync()
         except BaseException:
@@ -347,6 +356,11 @@ class StorageSCP:
         self.executor = ThreadPoolExecutor(max_workers=workers,
                                            thread_name_prefix="dicomfast-store")
         self.dirsync = DirSync(self.output_dir)
+        # Unnamed temporary files where the folder allows them; linked in through
+        # this descriptor of the folder.
+        self.dir_fd = -1
+        if unnamed.supported(self.output_dir):
+            self.dir_fd = os.open(self.output_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         # Creates and renames in one folder contend for its inode lock, on which the
         # kernel spins; taking turns here lets the waiting threads sleep instead.
         self.dir_lock = threading.Lock()
@@ -356,6 +370,9 @@ class StorageSCP:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+        if self.dir_fd >= 0:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
 
 
 class StorageHandler:

@@ -1,0 +1,77 @@
+"""Files that have no name until they are whole (Linux O_TMPFILE).
+
+A storage SCP streams each object into a file in the destination folder while it
+arrives. Given a name at once (``.dicomfast-*.part``), such a file outlives a
+SIGKILL or a power cut, and nothing ever removes it. Opened with O_TMPFILE
+instead, it is an inode without a directory entry: the kernel frees it when the
+last descriptor closes, however the process ends, and linkat(2) gives it its final
+name once it is complete and synced, as a rename would (open(2), "O_TMPFILE").
+
+Linking goes through /proc/self/fd with AT_SYMLINK_FOLLOW, which needs no
+privilege (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). Where the folder's file
+system, the kernel or a missing /proc does not allow this, ``supported`` says so
+once, and callers fall back to named temporary files and rename.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+def open_unnamed(folder: str) -> int:
+    """A write-only descriptor to a new file in `folder` that has no name yet."""
+    return os.open(folder, _O_TMPFILE | os.O_WRONLY, 0o600)
+
+
+def link(fd: int, dir_fd: int, name: str) -> None:
+    """Give the unnamed file `fd` the name `name` in the folder `dir_fd`.
+
+    FileExistsError when the name is taken (linkat never replaces)."""
+    # A dir_fd argument makes Python call linkat(2) rather than link(2), which would
+    # link the /proc symlink itself (EXDEV) instead of the file it points to.
+    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+
+
+def link_replacing(fd: int, dir_fd: int, name: str) -> None:
+    """As `link`, replacing whatever `name` is now, atomically: linked under a hidden
+    temporary name first, then renamed over it. Only the moment between the two calls
+    can leave that temporary name behind."""
+    try:
+        link(fd, dir_fd, name)
+        return
+    except FileExistsError:
+        pass
+    tmp = f".dicomfast-{secrets.token_hex(8)}.part"
+    link(fd, dir_fd, tmp)
+    try:
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def supported(folder: str) -> bool:
+    """Whether `folder` takes unnamed files and /proc links them in: tried once with
+    an empty file that is linked, then removed."""
+    if not _O_TMPFILE or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        fd = open_unnamed(folder)
+    except OSError:   # EOPNOTSUPP, EISDIR (kernels before 3.11), EINVAL
+        return False
+    dir_fd = -1
+    probe = f".dicomfast-probe-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        link(fd, dir_fd, probe)
+        os.unlink(probe, dir_fd=dir_fd)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        if dir_fd >= 0:
+            os.close(dir_fd)
