@@ -49,6 +49,18 @@ def test_same_pixels_as_in_process(frame):
     np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_helper_runs_on_one_thread(frame, monkeypatch):
+    """A helper decodes on its one thread: numpy's OpenBLAS would otherwise start a
+    thread per core in every helper (the variable is unset here, as for most users)."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    params, src, data = frame
+    isolated._close_all()
+    np.testing.assert_array_equal(decode_frame(data, params, HTJ2K_LOSSLESS), src)
+    (pid,) = _helper_pids()
+    assert len(os.listdir(f"/proc/{pid}/task")) == 1
+
+
 def test_helper_that_dies_is_a_decode_error_and_is_replaced(frame):
     params, src, data = frame
     isolated._close_all()

@@ -177,6 +177,10 @@ class _Helper:
         # such blocks for the next frame instead: a few MB more resident, as measured.
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(_MMAP_THRESHOLD))
         env.setdefault("MALLOC_TRIM_THRESHOLD_", str(2 * _MMAP_THRESHOLD))
+        # The helper imports numpy but never does linear algebra: without this, its
+        # OpenBLAS starts a thread per core in every helper (63 idle threads per
+        # helper on a 64-core machine, one helper per decoding thread).
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         # The helper imports the same dicomfast as this process, wherever it lives.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)
         self.proc = subprocess.Popen(
