@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,23 @@ def _worker_chunk(pairs: list[tuple[Path, Path]]
     return outcomes, _worker_batch.uid_map.take_new()
 
 
+@contextmanager
+def _workers_blas_on_one_thread() -> Iterator[None]:
+    """OPENBLAS_NUM_THREADS=1 for the worker processes started meanwhile (a spawned
+    process takes this process's environment as it starts). A worker imports numpy
+    and does no linear algebra; without this its OpenBLAS starts a thread per core,
+    so N workers on N cores start N x N threads, more than some containers allow.
+    A value the user set is kept."""
+    if "OPENBLAS_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+
+
 def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Path, Path]],
                   jobs: int, threads: int,
                   count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
@@ -129,7 +147,9 @@ def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Pat
     try:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_worker_start, initargs=(settings,)) as pool:
-            for outcomes, uids in pool.map(_worker_chunk, chunks):
+            with _workers_blas_on_one_thread():
+                results = pool.map(_worker_chunk, chunks)  # submits all: starts the workers
+            for outcomes, uids in results:
                 count(outcomes)
                 batch.uid_map.update(uids)
                 reported += 1

@@ -21,8 +21,11 @@ private attributes unless Retain Safe Private lists them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -428,6 +431,34 @@ def test_folder_api_counts_and_refuses_an_output_inside_the_input(tmp_path, caps
     assert capsys.readouterr().err == ""  # no progress bar unless asked
 
 
+@contextlib.contextmanager
+def _worker_environments():
+    """The environments (Linux /proc/PID/environ) of the child processes seen while
+    the block runs."""
+    seen: dict[int, bytes] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for child in multiprocessing.active_children():
+                if child.pid not in seen:
+                    try:
+                        seen[child.pid] = Path(f"/proc/{child.pid}/environ").read_bytes()
+                    except OSError:
+                        pass
+            stop.wait(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    environments: list[bytes] = []
+    try:
+        yield environments
+    finally:
+        stop.set()
+        watcher.join()
+        environments.extend(seen.values())
+
+
 def test_cli_processes_share_one_mapping(tmp_path, capsys):
     """With --jobs the files are shared among worker processes; a UID seen by
     several of them gets one replacement, the map holds every one, and with a
@@ -449,8 +480,13 @@ def test_cli_processes_share_one_mapping(tmp_path, capsys):
         if p.is_file():
             assert p.read_bytes() == (outs["2"] / p.relative_to(outs["1"])).read_bytes(), p
     out = tmp_path / "random"
-    assert deid_cli.main(["deid", str(src), str(out), "--jobs", "2", "--map",
-                          str(tmp_path / "uids.csv")]) == 0
+    with _worker_environments() as environments:
+        assert deid_cli.main(["deid", str(src), str(out), "--jobs", "2", "--map",
+                              str(tmp_path / "uids.csv")]) == 0
+    if os.path.isdir("/proc/self"):
+        # Workers import numpy: its OpenBLAS must not start a thread per core in each.
+        assert environments and all(b"OPENBLAS_NUM_THREADS=1" in e for e in environments)
+        assert "OPENBLAS_NUM_THREADS" not in os.environ  # set for the workers only
     uid_map = dict(UIDMap.load(tmp_path / "uids.csv").items())
     for p in files:
         original = pydicom.dcmread(p)
