@@ -4,6 +4,7 @@
 Both functions take any contiguous bytes-like object without copying it; item
 entries are offsets into that same object.
 """
+from cpython.bytearray cimport PyByteArray_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uint8_t, uint32_t
 
@@ -24,6 +25,15 @@ cdef inline void _opts(df_pdu_opts *o, uint32_t max_pdata_len, uint32_t max_othe
     o.max_pdata_len = max_pdata_len
     o.max_other_len = max_other_len
     o.strict = strict
+
+
+def unset_bytearray(Py_ssize_t n):
+    """A bytearray of `n` bytes whose contents are not set, for a buffer the caller
+    fills at once (a PDU received in place): bytearray(n) would zero it first, a
+    memset of up to the maximum PDU length for every PDU."""
+    if n < 0:
+        raise ValueError(f"a negative length: {n}")
+    return PyByteArray_FromStringAndSize(NULL, n)
 
 
 def frame(const uint8_t[::1] src not None, uint32_t max_pdata_len=0,

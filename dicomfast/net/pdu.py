@@ -560,7 +560,7 @@ class Framer:
         have = len(buf)
         if self._need < min_len or have >= self._need or have < 6:
             return None
-        pdu = bytearray(self._need)
+        pdu = _pdu.unset_bytearray(self._need)  # every byte is written before use
         pdu[:have] = buf
         buf.clear()
         self._need = 1
