@@ -44,7 +44,9 @@ def needs_transcoding(ds: Dataset, target: TransferSyntax) -> bool:
 
 
 def _copy(ds: Dataset) -> Dataset:
-    """A shallow copy: the same elements (shared, not changed), a new element map."""
+    """A shallow copy: the same elements (shared, not changed), a new element map.
+    Change the copy with `_put` only: setting an attribute would change the shared
+    element, and with it the source data set."""
     new = Dataset()
     for el in ds:
         new[el.tag] = el
@@ -52,6 +54,11 @@ def _copy(ds: Dataset) -> Dataset:
         new.__dict__[name] = ds.__dict__.get(name)
     new.__dict__["_encodings"] = ds._charset()
     return new
+
+
+def _put(out: Dataset, tag: int, vr: str, value: Any) -> None:
+    """Set an element of a `_copy` by replacing it, never the shared one in place."""
+    out[tag] = DataElement(tag, vr, value)
 
 
 OFFSET_TABLES = ("basic", "extended", "none")
@@ -139,8 +146,8 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
         # Our decoders hand back RGB for YBR JPEG streams, as pydicom does.
         photometric = "RGB" if source.uid.startswith("1.2.840.10008.1.2.4.5") else photometric
     if params.samples_per_pixel > 1:
-        out.PlanarConfiguration = 0
-    out.PhotometricInterpretation = photometric
+        _put(out, 0x00280006, "US", 0)                      # Planar Configuration
+    _put(out, 0x00280004, "CS", photometric)                # Photometric Interpretation
     for t in (0x7FE00001, 0x7FE00002):
         if t in out:
             del out[t]
@@ -175,10 +182,10 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
             was_lossy = True
             size = sum(len(e) for e in encoded) or 1
             ratio = frames.nbytes / size
-            out.LossyImageCompressionRatio = [f"{ratio:.2f}"[:16]]
-            out.LossyImageCompressionMethod = [_LOSSY_METHOD[target.uid]]
+            _put(out, 0x00282112, "DS", [f"{ratio:.2f}"[:16]])  # Lossy ... Ratio
+            _put(out, 0x00282114, "CS", [_LOSSY_METHOD[target.uid]])  # ... Method
     if was_lossy:
-        out.LossyImageCompression = "01"
+        _put(out, 0x00282110, "CS", "01")                   # Lossy Image Compression
     meta = ds.file_meta
     if meta is not None:
         new_meta = Dataset()

@@ -125,7 +125,7 @@ def test_lossless_targets_decode_exactly_elsewhere(name, ts, tmp_path):
     ref = _pydicom_pixels(src)
     out = tmp_path / "out.dcm"
     if (ts, int(ds.BitsAllocated)) in CANNOT:
-        with pytest.raises((ValueError, dicomfast.errors.DicomfastError)):
+        with pytest.raises(dicomfast.errors.DicomfastError):  # EncodeError, not a bare ValueError
             ds.save(out, transfer_syntax=ts)
         assert not out.exists()  # nothing half-written under the final name
         return
@@ -223,3 +223,47 @@ def test_layouts_that_cannot_be_read_back_are_refused(tmp_path):
     with pytest.raises(ValueError):
         ds.save(out, transfer_syntax=JPEG_SV1, offset_table="sideways")
     assert not out.exists()
+
+
+_ATTRIBUTES = ("PlanarConfiguration", "PhotometricInterpretation", "LossyImageCompression",
+               "LossyImageCompressionRatio", "LossyImageCompressionMethod")
+
+
+@pytest.mark.parametrize("name", ["color-pl.dcm", "ExplVR_BigEnd.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                                  "SC_ybr_full_422_uncompressed.dcm"])
+def test_saving_in_another_syntax_leaves_the_source_alone(name, tmp_path):
+    """Transcoding makes a copy: the source keeps its Planar Configuration,
+    Photometric Interpretation and lossy attributes, and so its pixels, however
+    many times it is saved in other syntaxes."""
+    path = find(name)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dicomfast.read(path)
+        pixels = ds.pixel_array.copy()
+        before = {k: str(ds.get(k)) for k in _ATTRIBUTES}
+        for k, ts in enumerate(("1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90",
+                                "1.2.840.10008.1.2.2", "1.2.840.10008.1.2")):
+            ds.save(tmp_path / f"{k}.dcm", transfer_syntax=ts)
+            assert {k: str(ds.get(k)) for k in _ATTRIBUTES} == before, ts
+            np.testing.assert_array_equal(ds.pixel_array, pixels)
+            np.testing.assert_array_equal(dicomfast.read(tmp_path / f"{k}.dcm").pixel_array,
+                                          pixels)
+
+
+def test_a_sample_above_bits_stored_is_an_encode_error(tmp_path):
+    """A sample that uses a bit above Bits Stored cannot go into a lossless JPEG frame
+    of that precision: an EncodeError naming the codec and the bit, no file."""
+    from dicomfast.errors import EncodeError
+
+    path = find("RG1_UNCR.dcm")      # unsigned, 15 of 16 bits, samples up to 26479
+    if path is None:
+        pytest.skip("RG1_UNCR.dcm is not in the corpus")
+    ds = dicomfast.read(path)
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    assert int(ds.pixel_array.max()) >= 1 << 12
+    with pytest.raises(EncodeError, match=r"JPEG Lossless.*bit 1[2-5], above the 12-bit"):
+        ds.save(tmp_path / "out.dcm", transfer_syntax="1.2.840.10008.1.2.4.70")
+    assert not (tmp_path / "out.dcm").exists()

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from dicomfast.errors import CodecUnavailableError, UnsupportedTransferSyntaxError
+from dicomfast.errors import (
+    CodecUnavailableError,
+    DicomfastError,
+    EncodeError,
+    UnsupportedTransferSyntaxError,
+)
 from dicomfast.pixels import isolated
 from dicomfast.pixels.params import ImageParams
 
@@ -63,7 +68,14 @@ class Codec:
         """One frame's codestream; `options` go to encoders that take them (quality...)."""
         if self.encoder is None:
             raise CodecUnavailableError(f"{self.name}: no encoder")
-        return _ADAPTERS[self.encoder](self._native(), array, params, **options)
+        try:
+            return _ADAPTERS[self.encoder](self._native(), array, params, **options)
+        except DicomfastError:
+            raise
+        except ValueError as exc:
+            # The native encoders refuse what they cannot encode with ValueError (a
+            # 32-bit frame, a sample above the precision): name the codec.
+            raise EncodeError(f"{self.name}: {exc}") from exc
 
 
 def _rle_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
@@ -194,8 +206,6 @@ def _deflate_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict
 
 def _deflate_encode(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
     if p.photometric_interpretation == "YBR_FULL_422" and p.samples_per_pixel == 3:
-        from dicomfast.errors import EncodeError
-
         raise EncodeError("Deflated Image Frame: YBR_FULL_422 frames would have to be "
                           "subsampled; encode them as YBR_FULL")
     if p.bits_allocated == 1:
@@ -312,8 +322,6 @@ def _first_built(*modules: str) -> str:
 def _j2k_samples(array: np.ndarray, p: ImageParams) -> tuple[np.ndarray, dict[str, Any]]:
     """Little-endian bytes of a frame, and the sample description encoders take."""
     if p.dtype.itemsize > 2 or p.float_pixels:
-        from dicomfast.errors import EncodeError
-
         raise EncodeError(f"JPEG 2000 frames of {p.dtype} samples are not supported")
     raw = np.ascontiguousarray(array, dtype=p.dtype.newbyteorder("<"))
     return raw.view(np.uint8).reshape(-1), {"bytes_per_sample": p.dtype.itemsize}
@@ -324,8 +332,6 @@ def _j2k_mct(p: ImageParams, lossless: bool) -> bool:
     # colour transform in the codestream; RGB (and anything else) has none.
     pi = p.photometric_interpretation
     if pi == ("YBR_ICT" if lossless else "YBR_RCT"):
-        from dicomfast.errors import EncodeError
-
         raise EncodeError(f"{pi} does not go with {'lossless' if lossless else 'lossy'} "
                           "JPEG 2000 encoding")
     return p.samples_per_pixel == 3 and pi in ("YBR_RCT", "YBR_ICT")
