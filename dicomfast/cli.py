@@ -7,6 +7,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from dicomfast.dump import format_dataset
 from dicomfast.errors import DicomfastError
@@ -58,7 +59,21 @@ def _syntax_uid(name: str) -> str:
                      "(give a UID or a keyword such as RLELossless, JPEG2000Lossless)")
 
 
-def _transcode(src: str, dst: str, ts_name: str, threads: int, allow_lossy: bool) -> int:
+def _encode_option(text: str) -> tuple[str, Any]:
+    """KEY=VALUE from the command line, VALUE as an int or float when it reads as one."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"not KEY=VALUE: {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _transcode(src: str, dst: str, ts_name: str, threads: int, allow_lossy: bool,
+               options: list[tuple[str, Any]] | None = None) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from dicomfast.progress import Progress
@@ -77,9 +92,10 @@ def _transcode(src: str, dst: str, ts_name: str, threads: int, allow_lossy: bool
         try:
             ds = read(a)
             b.parent.mkdir(parents=True, exist_ok=True)
-            ds.save(b, transfer_syntax=uid, allow_lossy=allow_lossy)
+            ds.save(b, transfer_syntax=uid, allow_lossy=allow_lossy,
+                    encode_options=dict(options or ()) or None)
             return a.stat().st_size, None
-        except (OSError, DicomfastError) as exc:
+        except (OSError, DicomfastError, ValueError) as exc:
             return 0, f"{a}: {exc}"
 
     with Progress(len(pairs)) as bar, ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
@@ -110,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     p_tc.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p_tc.add_argument("--allow-lossy", action="store_true",
                       help="allow lossy target syntaxes")
+    p_tc.add_argument("--option", dest="options", action="append", type=_encode_option,
+                      default=[], metavar="KEY=VALUE",
+                      help="an encoder option, e.g. near=3 (JPEG-LS Near-Lossless), "
+                           "quality=50 or ratio=10 (JPEG 2000)")
     # Subcommands of the upper layers, imported here so `dump` stays light.
     from dicomfast import deid_cli, print_cli, render_cli, scan_cli
     from dicomfast.media.cli import add_subcommands as add_media_subcommands
@@ -137,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             _demo(out)
         elif args.command == "transcode":
             status = _transcode(args.source, args.target, args.ts, args.threads,
-                                args.allow_lossy)
+                                args.allow_lossy, args.options)
         elif args.command == "scan":
             status = args.handler(args)
         elif hasattr(args, "run"):

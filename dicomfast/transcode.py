@@ -145,6 +145,10 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
     if photometric.startswith("YBR") and source is not None and source.is_encapsulated:
         # Our decoders hand back RGB for YBR JPEG streams, as pydicom does.
         photometric = "RGB" if source.uid.startswith("1.2.840.10008.1.2.4.5") else photometric
+    if photometric in ("YBR_RCT", "YBR_ICT"):
+        # These name JPEG 2000's component transforms (PS3.3 C.7.6.3.1.2, PS3.5
+        # §8.2.4), which the decoders undo: the samples are RGB.
+        photometric = "RGB"
     if params.samples_per_pixel > 1:
         _put(out, 0x00280006, "US", 0)                      # Planar Configuration
     _put(out, 0x00280004, "CS", photometric)                # Photometric Interpretation

@@ -14,6 +14,7 @@ import os
 import struct
 import tempfile
 import zlib
+from collections.abc import Mapping
 from typing import IO, Any
 
 from dicomfast import dataset as _dataset
@@ -395,7 +396,8 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
           transfer_syntax: str | None = None, preamble: bytes | None = None,
           undefined_length_sequences: bool | None = None, threads: int | None = None,
           allow_lossy: bool = False, offset_table: str | None = None,
-          max_fragment_size: int | None = None) -> None:
+          max_fragment_size: int | None = None,
+          encode_options: Mapping[str, Any] | None = None) -> None:
     """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file object).
 
     The preamble is 128 zero bytes unless `preamble` is given: a preamble read
@@ -406,6 +408,8 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
     data, `offset_table` ("basic", "extended" or "none") and `max_fragment_size`
     lay the frames out again (PS3.5 §A.4) without decoding them when the syntax
     stays the same; left at None, the frames are written as they are.
+    `encode_options` go to the target's encoder (``{"near": 3}`` for JPEG-LS
+    Near-Lossless, ``{"quality": 50}`` or ``{"ratio": 10}`` for JPEG 2000, ...).
     """
     ts = _target_syntax(ds, transfer_syntax)
     if "PixelData" in ds:
@@ -418,7 +422,11 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
                 raise UnsupportedTransferSyntaxError(
                     f"writing this pixel data as {ts.name} needs dicomfast.transcode")
             ds = transcode(ds, ts.uid, threads=threads, allow_lossy=allow_lossy,
-                           offset_table=offset_table, max_fragment_size=max_fragment_size)
+                           offset_table=offset_table, max_fragment_size=max_fragment_size,
+                           **(encode_options or {}))
+        elif encode_options:
+            raise ValueError("encode_options apply when the pixel data is encoded anew, "
+                             f"and it stays in {ts.name} here")
         elif encapsulated and (offset_table is not None or max_fragment_size is not None):
             refragment = _dataset.extensions.get("refragment")
             if refragment is None:

@@ -77,6 +77,26 @@ def test_transcode_folder(tmp_path, capsys):
         main(["transcode", str(src), str(dst), "--ts", "NoSuchSyntax"])
 
 
+def test_transcode_with_encoder_options(tmp_path, capsys):
+    """--option KEY=VALUE reaches the encoder: JPEG-LS Near-Lossless with NEAR 4 keeps
+    every sample within 4; an option the encoder does not take fails the file."""
+    import numpy as np
+    import pydicom
+
+    src = find("CT_small.dcm")
+    out = tmp_path / "near.dcm"
+    assert main(["transcode", str(src), str(out), "--ts", "JPEGLSNearLossless",
+                 "--allow-lossy", "--option", "near=4"]) == 0
+    written = pydicom.dcmread(out)
+    assert str(written.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.81"
+    diff = np.abs(written.pixel_array.astype(int) - pydicom.dcmread(src).pixel_array)
+    assert 0 < diff.max() <= 4
+    assert main(["transcode", str(src), str(tmp_path / "bad.dcm"), "--ts",
+                 "JPEGLSNearLossless", "--allow-lossy", "--option", "quality=3"]) == 1
+    assert "no encoder option 'quality' (its options: near)" in capsys.readouterr().err
+    assert not (tmp_path / "bad.dcm").exists()
+
+
 def test_progress_line():
     import io
 

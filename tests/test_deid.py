@@ -459,10 +459,12 @@ def _worker_environments():
         environments.extend(seen.values())
 
 
-def test_cli_processes_share_one_mapping(tmp_path, capsys):
+def test_cli_processes_share_one_mapping(tmp_path, capsys, monkeypatch):
     """With --jobs the files are shared among worker processes; a UID seen by
     several of them gets one replacement, the map holds every one, and with a
     salt the output is the same, byte for byte, as one process's."""
+    # Unset, as for most users (another library in this process may have set it).
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     files = _study_files()
     copies = max(2, -(-3 * deid_batch._CHUNK // len(files)))  # enough for 3 tasks
     src = tmp_path / "in"

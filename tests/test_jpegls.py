@@ -264,3 +264,141 @@ def test_decoding_releases_the_gil():
     calls = max(1, 2_000_000 // params.pixels_per_frame)
     # held, the loop runs about once per call; released, thousands of times a second
     assert ticks_while(lambda: [_jpegls.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
+
+
+# --- Encoding (CharLS), checked by decoders that are not ours ---------------------------
+
+def _libjpeg_frames(path) -> list[np.ndarray]:
+    """Each frame of a JPEG-LS file decoded by libjpeg (pylibjpeg-libjpeg), an
+    implementation of ISO/IEC 14495-1 independent of CharLS."""
+    libjpeg = pytest.importorskip("libjpeg")
+    from pydicom.encaps import generate_frames
+
+    ds = pydicom.dcmread(path)
+    n = int(ds.get("NumberOfFrames") or 1)
+    return [np.asarray(libjpeg.decode(f)) for f in generate_frames(ds.PixelData,
+                                                                    number_of_frames=n)]
+
+
+def _as_stored(frames: list[np.ndarray], reference: np.ndarray, bits: int) -> np.ndarray:
+    """libjpeg's unsigned P-bit samples as the data set's (sign-extended) values."""
+    out = np.stack([f.reshape(reference.shape[-f.ndim:]) for f in frames]).reshape(
+        reference.shape).astype(np.int64)
+    if reference.dtype.kind == "i":
+        out = np.where(out >= 1 << (bits - 1), out - (1 << bits), out)
+    return out
+
+
+@pytest.mark.parametrize("source", [
+    "MR_small.dcm",            # signed, 16 of 16 bits
+    "CT_small.dcm",            # signed
+    "emri_small.dcm",          # 10 frames, 12 of 16 bits
+    "OBXXXX1A.dcm",            # 8-bit
+    "US1_UNCR.dcm",            # RGB, 8-bit
+    "SC_rgb_16bit.dcm",        # RGB, 16-bit
+    "RG1_UNCR.dcm",            # 15 of 16 bits, 1955 x 1841
+])
+def test_lossless_encode_decodes_exactly_elsewhere(tmp_path, source):
+    """Our JPEG-LS Lossless files decode, sample for sample, to the source with
+    libjpeg, with DCMTK's dcmdjpls and with our decoder."""
+    src = find(source)
+    if src is None:
+        pytest.skip(f"{source} is not in the corpus")
+    ds = dicomfast.read(src)
+    expected = ds.pixel_array
+    out = tmp_path / "jls.dcm"
+    ds.save(out, transfer_syntax=LOSSLESS)
+    assert dicomfast.read(out).transfer_syntax.uid == LOSSLESS
+    np.testing.assert_array_equal(dicomfast.read(out).pixel_array, expected)
+    np.testing.assert_array_equal(
+        _as_stored(_libjpeg_frames(out), expected, int(ds.BitsStored)), expected)
+    if DCMTK:
+        decoded = tmp_path / "dec.dcm"
+        subprocess.run(["dcmdjpls", str(out), str(decoded)], check=True, capture_output=True)
+        np.testing.assert_array_equal(pydicom.dcmread(decoded).pixel_array, expected)
+
+
+@pytest.mark.parametrize("source, near", [("RG1_UNCR.dcm", 3), ("US1_UNCR.dcm", 1),
+                                          ("CT_small.dcm", 2), ("emri_small.dcm", 5)])
+def test_near_lossless_encode_keeps_every_sample_within_near(tmp_path, source, near):
+    src = find(source)
+    if src is None:
+        pytest.skip(f"{source} is not in the corpus")
+    ds = dicomfast.read(src)
+    source = ds.pixel_array
+    expected = source.astype(np.int64)
+    out = tmp_path / "jls.dcm"
+    ds.save(out, transfer_syntax=NEAR_LOSSLESS, allow_lossy=True, encode_options={"near": near})
+    back = dicomfast.read(out)
+    assert str(back.LossyImageCompression) == "01"
+    assert "ISO_14495_1" in str(back.LossyImageCompressionMethod)
+    ours = back.pixel_array.astype(np.int64)
+    theirs = _as_stored(_libjpeg_frames(out), source, int(ds.BitsStored))
+    np.testing.assert_array_equal(ours, theirs)
+    assert np.abs(ours - expected).max() <= near
+    assert _jpegls.info(bytes(next(iter(_first_frames(out)))))["near_lossless"] == near
+
+
+def _first_frames(path):
+    from pydicom.encaps import generate_frames
+
+    ds = pydicom.dcmread(path)
+    return generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames") or 1))
+
+
+def test_near_lossless_of_signed_samples_at_the_ends_is_refused():
+    """NEAR bounds the error of the unsigned P-bit codes, where the largest and the
+    most negative signed samples are neighbours: a sample within NEAR of either end
+    could come back as the other. Those frames are refused, not corrupted."""
+    from dicomfast.errors import EncodeError
+    from dicomfast.pixels import encode_frame
+
+    params = ImageParams(4, 4, bits_allocated=16, bits_stored=12, pixel_representation=1)
+    frame = np.zeros((4, 4), np.int16)
+    frame[1, 2] = 2047                       # the largest 12-bit signed value
+    lossless = encode_frame(frame, LOSSLESS, params)
+    np.testing.assert_array_equal(decode_frame(lossless, params, LOSSLESS), frame)
+    with pytest.raises(EncodeError, match="sample 6 is 2047, outside the 12-bit signed "
+                                          "range -2046..2045"):
+        dicomfast.pixels.codecs.codec_for(NEAR_LOSSLESS).encode(frame, params, near=2)
+    frame[1, 2] = 2045
+    near = dicomfast.pixels.codecs.codec_for(NEAR_LOSSLESS).encode(frame, params, near=2)
+    assert np.abs(decode_frame(near, params, NEAR_LOSSLESS).astype(int) - frame).max() <= 2
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"bits_allocated": 32, "bits_stored": 32}, "bits allocated, not 32"),
+    ({"bits_allocated": 1, "bits_stored": 1}, "bits allocated, not 1"),
+    ({"samples_per_pixel": 3, "photometric_interpretation": "YBR_FULL_422"},
+     "not 3-sample YBR_FULL_422"),
+    ({"bits_stored": 10}, "sample 0 is 4095, outside the 10-bit unsigned range 0..1023"),
+])
+def test_frames_jpegls_cannot_hold_are_encode_errors(change, message):
+    from dataclasses import replace
+
+    from dicomfast.errors import EncodeError
+
+    params = replace(ImageParams(8, 8, bits_allocated=16, bits_stored=12), **change)
+    frame = np.full(params.frame_shape, 4095 if params.bits_allocated >= 12 else 1,
+                    params.dtype)
+    with pytest.raises(EncodeError, match=message):
+        dicomfast.pixels.codecs.codec_for(LOSSLESS).encode(frame, params)
+
+
+def test_palette_colour_is_lossless_only():
+    from dicomfast.errors import EncodeError
+
+    params = ImageParams(8, 8, bits_allocated=8, bits_stored=8,
+                         photometric_interpretation="PALETTE COLOR")
+    frame = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    codecs = dicomfast.pixels.codecs
+    np.testing.assert_array_equal(
+        decode_frame(codecs.codec_for(LOSSLESS).encode(frame, params), params, LOSSLESS), frame)
+    with pytest.raises(EncodeError, match="PALETTE COLOR"):
+        codecs.codec_for(NEAR_LOSSLESS).encode(frame, params)
+
+
+def test_encoding_releases_the_gil():
+    raw = np.random.default_rng(3).integers(0, 1 << 12, 1024 * 1024, dtype=np.uint16)
+    assert ticks_while(lambda: [_jpegls.encode(raw.view(np.uint8), 1024, 1024, 1, 12)
+                                for _ in range(3)]) > 20

@@ -267,3 +267,43 @@ def test_a_sample_above_bits_stored_is_an_encode_error(tmp_path):
     with pytest.raises(EncodeError, match=r"JPEG Lossless.*bit 1[2-5], above the 12-bit"):
         ds.save(tmp_path / "out.dcm", transfer_syntax="1.2.840.10008.1.2.4.70")
     assert not (tmp_path / "out.dcm").exists()
+
+
+def test_encoder_options_need_an_encoder(tmp_path):
+    """encode_options go to the target's encoder; given where nothing is encoded, or
+    naming an option the encoder does not have, they are refused, not ignored."""
+    ds = dicomfast.read(find("CT_small.dcm"))
+    with pytest.raises(ValueError, match="encoded anew"):
+        ds.save(tmp_path / "same.dcm", encode_options={"near": 2})
+    with pytest.raises(dicomfast.errors.EncodeError, match="no encoder option 'near'"):
+        ds.save(tmp_path / "j2k.dcm", transfer_syntax="1.2.840.10008.1.2.4.90",
+                encode_options={"near": 2})
+    ds.save(tmp_path / "j2k.dcm", transfer_syntax="1.2.840.10008.1.2.4.91", allow_lossy=True,
+            encode_options={"quality": 45})
+    assert not (tmp_path / "same.dcm").exists()
+    assert dicomfast.read(tmp_path / "j2k.dcm").pixel_array.shape == ds.pixel_array.shape
+
+
+@pytest.mark.parametrize("name", ["US1_J2KR.dcm", "US1_J2KI.dcm"])
+def test_jpeg2000_colour_transforms_become_rgb(name, tmp_path):
+    """YBR_RCT / YBR_ICT name JPEG 2000's component transforms, which decoding undoes:
+    saved in any other syntax the samples are RGB, and say so, as GDCM's gdcmconv
+    writes them too."""
+    src = find(name)
+    if src is None:
+        pytest.skip(f"{name} is not in the corpus")
+    ds = dicomfast.read(src)
+    assert ds.PhotometricInterpretation in ("YBR_RCT", "YBR_ICT")
+    out = tmp_path / "raw.dcm"
+    ds.save(out, transfer_syntax=EXPLICIT)
+    written = pydicom.dcmread(out)
+    assert written.PhotometricInterpretation == "RGB"
+    np.testing.assert_array_equal(written.pixel_array, _pydicom_pixels(src))
+    rle = tmp_path / "rle.dcm"
+    ds.save(rle, transfer_syntax="1.2.840.10008.1.2.5")
+    assert dicomfast.read(rle).PhotometricInterpretation == "RGB"
+    if shutil.which("gdcmconv"):
+        theirs = tmp_path / "gdcm.dcm"
+        subprocess.run(["gdcmconv", "--raw", str(src), str(theirs)], check=True,
+                       capture_output=True)
+        assert pydicom.dcmread(theirs).PhotometricInterpretation == "RGB"

@@ -201,6 +201,19 @@ cdef extern from "dicomfast/df_jpegls.h" nogil:
     df_status df_jpegls_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                                size_t *n_out, const df_jpegls_opts *opts, df_error *err)
 
+    ctypedef struct df_jpegls_enc_opts:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t precision
+        uint32_t sample_bytes
+        uint32_t is_signed
+        uint32_t near
+
+    size_t df_jpegls_encode_bound(const df_jpegls_enc_opts *opts)
+    df_status df_jpegls_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                               size_t *n_out, const df_jpegls_enc_opts *opts, df_error *err)
+
 
 # Deflated Image Frame Compression through zlib (csrc/src/glue/df_zlib.c; built when
 # cmake/zlib.cmake finds it).

@@ -7,7 +7,9 @@ Codecs never see a Dataset.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -68,14 +70,27 @@ class Codec:
         """One frame's codestream; `options` go to encoders that take them (quality...)."""
         if self.encoder is None:
             raise CodecUnavailableError(f"{self.name}: no encoder")
+        adapter = _ADAPTERS[self.encoder]
+        unknown = sorted(set(options) - _encoder_options(adapter))
+        if unknown:
+            takes = ", ".join(sorted(_encoder_options(adapter))) or "none"
+            raise EncodeError(f"{self.name} has no encoder option {unknown[0]!r} "
+                              f"(its options: {takes})")
         try:
-            return _ADAPTERS[self.encoder](self._native(), array, params, **options)
+            return adapter(self._native(), array, params, **options)
         except DicomfastError:
             raise
         except ValueError as exc:
             # The native encoders refuse what they cannot encode with ValueError (a
             # 32-bit frame, a sample above the precision): name the codec.
             raise EncodeError(f"{self.name}: {exc}") from exc
+
+
+@functools.cache
+def _encoder_options(adapter: Callable[..., bytes]) -> frozenset[str]:
+    """The keyword-only parameters of an encoder adapter: the options it takes."""
+    return frozenset(name for name, par in inspect.signature(adapter).parameters.items()
+                     if par.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
 def _rle_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict: bool) -> None:
@@ -176,6 +191,52 @@ def _jpegls_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict:
         signed = samples.view(p.dtype)
         np.left_shift(signed, shift, out=signed)
         np.right_shift(signed, shift, out=signed)
+
+
+#: NEAR when none is given: DCMTK's dcmcjpls uses the same default deviation.
+JPEGLS_DEFAULT_NEAR = 2
+
+# PS3.5 §8.2.3: what JPEG-LS frames may hold, by Photometric Interpretation:
+# (samples per pixel, bits allocated allowed, near-lossless allowed).
+_JPEGLS_IMAGES = {
+    "MONOCHROME1": (1, (8, 16), True), "MONOCHROME2": (1, (8, 16), True),
+    "PALETTE COLOR": (1, (8, 16), False), "RGB": (3, (8, 16), True),
+    "YBR_FULL": (3, (8,), True),
+}
+
+
+def _jpegls_encode_lossless(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
+    return _jpegls_frame(mod, array, p, 0, lossless_syntax=True)
+
+
+def _jpegls_encode(mod: Any, array: np.ndarray, p: ImageParams, *,
+                   near: int = JPEGLS_DEFAULT_NEAR) -> bytes:
+    """Near-lossless: every sample within `near` of its value (NEAR, ISO/IEC 14495-1)."""
+    if not 0 <= int(near) <= 255:
+        raise EncodeError(f"JPEG-LS NEAR is 0 to 255, not {near}")
+    return _jpegls_frame(mod, array, p, int(near), lossless_syntax=False)
+
+
+def _jpegls_frame(mod: Any, array: np.ndarray, p: ImageParams, near: int, *,
+                  lossless_syntax: bool) -> bytes:
+    # PS3.5 §A.4.3: Bits Stored is the precision P (2-16); signed samples go as their
+    # low P bits, which decoders sign-extend (as _jpegls_decode does). Colour frames
+    # are pixel-interleaved here, and no JPEG-LS colour transform is used.
+    pi = p.photometric_interpretation
+    allowed = _JPEGLS_IMAGES.get(pi)
+    if allowed is None or p.samples_per_pixel != allowed[0] or (
+            not allowed[2] and not lossless_syntax):
+        raise EncodeError(f"JPEG-LS{' Lossless' if lossless_syntax else ' Near-Lossless'} "
+                          f"frames are not {p.samples_per_pixel}-sample {pi} (PS3.5 §8.2.3)")
+    if p.bits_allocated not in allowed[1] or p.float_pixels:
+        raise EncodeError(f"JPEG-LS {pi} samples are {' or '.join(map(str, allowed[1]))} "
+                          f"bits allocated, not {p.bits_allocated} (PS3.5 §8.2.3)")
+    if p.pixel_representation == 1 and not pi.startswith("MONOCHROME"):
+        raise EncodeError(f"JPEG-LS {pi} samples are unsigned (PS3.5 §8.2.3)")
+    raw = np.ascontiguousarray(array, dtype=p.dtype.newbyteorder("="))
+    return mod.encode(raw.view(np.uint8).reshape(-1), p.rows, p.columns, p.samples_per_pixel,
+                      p.bits_stored, p.pixel_representation == 1, near=near,
+                      sample_bytes=p.dtype.itemsize)
 
 
 def _native_frame_nbytes(p: ImageParams) -> int:
@@ -391,6 +452,8 @@ _ADAPTERS: dict[str, Callable[..., Any]] = {
     "ljpeg_encode": _ljpeg_encode,
     "jpeg_decode": _jpeg_decode,
     "jpegls_decode": _jpegls_decode,
+    "jpegls_encode_lossless": _jpegls_encode_lossless,
+    "jpegls_encode": _jpegls_encode,
     "deflate_decode": _deflate_decode,
     "deflate_encode": _deflate_encode,
     "j2k_decode": _j2k_decode,
@@ -416,6 +479,7 @@ JPEG2000 = "1.2.840.10008.1.2.4.91"
 HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
 HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
 HTJ2K = "1.2.840.10008.1.2.4.203"
+_CHARLS_HINT = "install libcharls-dev (Debian) or charls (conda-forge) and rebuild"
 _OPENJPEG_HINT = "install libopenjp2-7-dev (Debian) or openjpeg (conda-forge) and rebuild"
 _OPENJPH_HINT = "install libopenjph-dev (Debian) or openjph (conda-forge) and rebuild"
 _HTJ2K_MODULE = _first_built("dicomfast._native._j2k", "dicomfast._native._htj2k")
@@ -431,9 +495,10 @@ _CODECS = [
     Codec("JPEG Extended", (JPEG_EXTENDED_12BIT,), "dicomfast._native._jpeg", "jpeg_decode",
           package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
           "and rebuild", options=("as_rgb",)),
-    Codec("JPEG-LS", (JPEGLS_LOSSLESS, JPEGLS_NEAR_LOSSLESS), "dicomfast._native._jpegls",
-          "jpegls_decode", package_hint="install libcharls-dev (Debian) or charls "
-          "(conda-forge) and rebuild"),
+    Codec("JPEG-LS Lossless", (JPEGLS_LOSSLESS,), "dicomfast._native._jpegls", "jpegls_decode",
+          "jpegls_encode_lossless", package_hint=_CHARLS_HINT),
+    Codec("JPEG-LS Near-Lossless", (JPEGLS_NEAR_LOSSLESS,), "dicomfast._native._jpegls",
+          "jpegls_decode", "jpegls_encode", package_hint=_CHARLS_HINT),
     Codec("Deflated Image Frame", (DEFLATED_IMAGE_FRAME_COMPRESSION,),
           "dicomfast._native._deflate", "deflate_decode", "deflate_encode",
           package_hint="install zlib1g-dev (Debian) or zlib (conda-forge) and rebuild"),

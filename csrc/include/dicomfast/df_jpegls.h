@@ -39,6 +39,26 @@ df_status df_jpegls_read_info(const uint8_t *src, size_t src_len, df_jpegls_info
 df_status df_jpegls_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                            size_t *n_out, const df_jpegls_opts *opts, df_error *err);
 
+typedef struct df_jpegls_enc_opts {
+    uint32_t rows;
+    uint32_t columns;
+    uint32_t components;   /* 1 or 3, pixel-interleaved */
+    uint32_t precision;    /* Bits Stored, 2..16: every sample must fit it */
+    uint32_t sample_bytes; /* 1 (precision <= 8) or 2 (native byte order) */
+    uint32_t is_signed;    /* two's complement samples, stored as their low P bits */
+    uint32_t near;         /* NEAR: 0 is lossless, else the largest error allowed */
+} df_jpegls_enc_opts;
+
+/* An upper bound of the encoded size of such a frame, 0 for impossible options. */
+size_t df_jpegls_encode_bound(const df_jpegls_enc_opts *opts);
+
+/* Encode one frame (rows * columns * components samples) as a JPEG-LS stream, SOI to
+ * EOI, sample-interleaved when there are 3 components (ISO/IEC 14495-1 §A.2.3), no
+ * colour transform (PS3.5 §A.4.3). A sample outside the precision is an error
+ * (DF_E_INVALID_ARG, naming it), never silently cut. */
+df_status df_jpegls_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                           size_t *n_out, const df_jpegls_enc_opts *opts, df_error *err);
+
 #ifdef __cplusplus
 }
 #endif
