@@ -192,3 +192,68 @@ def test_jls_file_pydicom(benchmark, plugin):
 @pytest.mark.benchmark(group=JLS_FILE_GROUP)
 def test_jls_file_gdcm(benchmark):
     benchmark(_gdcm_reader(JLS_FILE))
+
+
+# --- JPEG-LS encoding, one frame ----------------------------------------------------------
+
+JLS_ENC_GROUP = "JPEG-LS lossless encode: 1760 x 2140, 10 bits"
+JLS_RAW = dicomfast.read(JLS_FILE).pixel_array          # uint16, 10 bits stored
+
+
+@pytest.mark.benchmark(group=JLS_ENC_GROUP)
+@pytest.mark.parametrize("precision", [10, 16])
+def test_jls_encode_dicomfast(benchmark, precision):
+    """At the file's 10 bits stored (what DICOM asks for), and at 16, the precision
+    imagecodecs gives uint16 data (it has no option for another)."""
+    raw = np.ascontiguousarray(JLS_RAW).view(np.uint8).reshape(-1)
+    rows, columns = JLS_RAW.shape
+    benchmark(_jpegls.encode, raw, rows, columns, 1, precision)
+
+
+@pytest.mark.benchmark(group=JLS_ENC_GROUP)
+def test_jls_encode_imagecodecs(benchmark):
+    imagecodecs = pytest.importorskip("imagecodecs")
+    benchmark(imagecodecs.jpegls_encode, JLS_RAW, level=0)
+
+
+@pytest.mark.benchmark(group=JLS_ENC_GROUP)
+def test_jls_encode_pydicom(benchmark):
+    """pydicom's own JPEG-LS encoder (through pyjpegls), as a user would call it."""
+    pytest.importorskip("jpeg_ls")
+    from pydicom.pixels.encoders import JPEGLSLosslessEncoder
+
+    ds = pydicom.dcmread(JLS_FILE)
+    ds.decompress()
+    benchmark(JPEGLSLosslessEncoder.encode, ds, index=0)
+
+
+# --- JPEG baseline encoding, one frame ----------------------------------------------------
+
+JPEG_ENC_GROUP = "JPEG baseline encode: 640 x 480 RGB, quality 90, 4:2:2"
+JPEG_RGB = np.empty(JPEG_PARAMS.rows * JPEG_PARAMS.columns * 3, np.uint8)
+_jpeg.decode(JPEG_DATA, JPEG_RGB, photometric="YBR_FULL_422", as_rgb=True)
+JPEG_RGB = JPEG_RGB.reshape(JPEG_PARAMS.rows, JPEG_PARAMS.columns, 3)
+
+
+@pytest.mark.benchmark(group=JPEG_ENC_GROUP)
+def test_jpeg_encode_dicomfast(benchmark):
+    rows, columns, _ = JPEG_RGB.shape
+    benchmark(_jpeg.encode, JPEG_RGB.reshape(-1), rows, columns, 3, quality=90)
+
+
+@pytest.mark.benchmark(group=JPEG_ENC_GROUP)
+def test_jpeg_encode_imagecodecs(benchmark):
+    imagecodecs = pytest.importorskip("imagecodecs")
+    benchmark(imagecodecs.jpeg8_encode, JPEG_RGB, level=90, subsampling="422",
+              optimize=True)
+
+
+@pytest.mark.benchmark(group=JPEG_ENC_GROUP)
+def test_jpeg_encode_pillow(benchmark):
+    image = pytest.importorskip("PIL.Image").fromarray(JPEG_RGB)
+
+    def run():
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG", quality=90, subsampling=1, optimize=True)
+        return buf.getvalue()
+    benchmark(run)

@@ -9,7 +9,8 @@ Colour images are converted to RGB (PS3.3 §C.7.6.3.1.2, palettes §C.7.6.3.1.5)
 PNG files are written by :func:`write_png`, a small writer on zlib alone: the
 format needs nothing more for 8/16-bit gray and RGB (ISO/IEC 15948), it keeps
 rendering free of an imaging dependency, and its output is byte-for-byte
-deterministic for the same pixels.
+deterministic for the same pixels. JPEG (:func:`encode_jpeg`) goes through the
+libjpeg-turbo the codecs link, where this build has it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from dicomfast.errors import UnsupportedTransferSyntaxError
 from dicomfast.pixels import colour, gsdf, luts
 from dicomfast.pixels.codecs import codec_for
 
-__all__ = ["contact_sheet", "encode_png", "overlay_groups", "overlay_mask", "render_frame",
-           "render_to_png", "write_png"]
+__all__ = ["contact_sheet", "encode_jpeg", "encode_png", "jpeg_available", "overlay_groups",
+           "overlay_mask", "render_frame", "render_to_png", "write_png"]
 
 _RGB_ALREADY = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")  # JPEG decoders give RGB
 
@@ -77,6 +78,34 @@ def write_png(target: str | os.PathLike | IO[bytes], image: np.ndarray, level: i
         return
     with open(os.fspath(target), "wb") as f:  # type: ignore[arg-type]
         f.write(data)
+
+
+# -- JPEG ------------------------------------------------------------------------------------
+
+def jpeg_available() -> bool:
+    """Whether this build encodes JPEG (it links libjpeg-turbo)."""
+    from importlib.util import find_spec
+
+    return find_spec("dicomfast._native._jpeg") is not None
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """JPEG (JFIF, baseline) bytes of a (rows, cols) gray or (rows, cols, 3) RGB uint8
+    image, the chroma halved across the rows; CodecUnavailableError without
+    libjpeg-turbo in this build."""
+    img = np.ascontiguousarray(image)
+    if img.dtype != np.uint8 or not (img.ndim == 2 or img.ndim == 3 and img.shape[2] == 3):
+        raise ValueError(f"JPEG images are uint8 gray or RGB, not {img.dtype} {img.shape}")
+    try:
+        from dicomfast._native import _jpeg
+    except ImportError:
+        from dicomfast.errors import CodecUnavailableError
+
+        raise CodecUnavailableError("JPEG: this build of dicomfast has no _jpeg module; "
+                                    "install libjpeg62-turbo-dev (Debian) or libjpeg-turbo "
+                                    "(conda-forge) and rebuild") from None
+    return _jpeg.encode(img.reshape(-1), img.shape[0], img.shape[1],
+                        1 if img.ndim == 2 else 3, quality=int(quality))
 
 
 # -- overlays (PS3.3 §C.9.2) -------------------------------------------------------------------

@@ -174,6 +174,8 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
             bits_stored=params.bits_stored, pixel_representation=params.pixel_representation,
             planar_configuration=0, photometric_interpretation=photometric,
             number_of_frames=len(frames))
+        # JPEG stores colour as YCbCr, and the data set must say so.
+        _put(out, 0x00280004, "CS", codec.encoded_photometric(enc_params, **encode_options))
         count = len(frames)
         encoded: list[bytes] = [b""] * count
 

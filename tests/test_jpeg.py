@@ -300,3 +300,99 @@ def test_decoding_releases_the_gil():
     calls = 100
     # held, the loop runs about once per call; released, thousands of times a second
     assert ticks_while(lambda: [_jpeg.decode(data, out) for _ in range(calls)]) > 2 * calls + 50
+
+
+# --- Baseline encoding (libjpeg-turbo), checked by other decoders ------------------------
+#
+# Our streams decode with DCMTK's dcmdjpeg exactly as with ours (both IJG IDCTs, see the
+# module docstring), and with pydicom + pylibjpeg within the tolerances above.
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def _dcmdjpeg(path: Path, tmp_path: Path) -> pydicom.Dataset | None:
+    if not DCMTK:
+        return None
+    out = tmp_path / "dcmtk.dcm"
+    subprocess.run(["dcmdjpeg", str(path), str(out)], check=True, capture_output=True)
+    return pydicom.dcmread(out)
+
+
+@pytest.mark.parametrize("name, subsampling, photometric, min_psnr", [
+    ("US1_UNCR.dcm", "422", "YBR_FULL_422", 33.0),   # ultrasound speckle, 640 x 480 RGB
+    ("US1_UNCR.dcm", "444", "YBR_FULL", 35.0),
+    ("SC_rgb.dcm", "422", "YBR_FULL_422", 40.0),     # flat colour bands
+])
+def test_baseline_encode_of_colour(tmp_path, name, subsampling, photometric, min_psnr):
+    src = find(name)
+    if src is None:
+        pytest.skip(f"{name} is not in the corpus")
+    ds = dicomfast.read(src)
+    source = ds.pixel_array
+    out = tmp_path / "jpeg.dcm"
+    ds.save(out, transfer_syntax=BASELINE, allow_lossy=True,
+            encode_options={"subsampling": subsampling})
+    back = dicomfast.read(out)
+    assert back.PhotometricInterpretation == photometric
+    assert str(back.LossyImageCompression) == "01"
+    assert "ISO_10918_1" in str(back.LossyImageCompressionMethod)
+    ours = back.pixel_array
+    assert ours.shape == source.shape and _psnr(ours, source) >= min_psnr
+    theirs = _dcmdjpeg(out, tmp_path)
+    if theirs is not None:
+        assert theirs.PhotometricInterpretation == "RGB"
+        np.testing.assert_array_equal(theirs.pixel_array, ours)
+    pyd = pydicom.dcmread(out).pixel_array.astype(int)
+    assert np.abs(pyd - ours).max() <= (5 if subsampling == "422" else 3)
+
+
+def test_baseline_encode_of_grey(tmp_path):
+    """A MONOCHROME2 8-bit image (CT_small's samples scaled to 8 bits) stays grey."""
+    ds = dicomfast.read(find("CT_small.dcm"))
+    ct = ds.pixel_array.astype(np.float64)
+    grey = np.round(255 * (ct - ct.min()) / (ct.max() - ct.min())).astype(np.uint8)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = grey.tobytes()
+    for name in ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
+        if name in ds:
+            delattr(ds, name)
+    out = tmp_path / "grey.dcm"
+    ds.save(out, transfer_syntax=BASELINE, allow_lossy=True,
+            encode_options={"quality": 95})
+    back = dicomfast.read(out)
+    assert back.PhotometricInterpretation == "MONOCHROME2"
+    assert _psnr(back.pixel_array, grey) >= 38.0
+    theirs = _dcmdjpeg(out, tmp_path)
+    if theirs is not None:
+        np.testing.assert_array_equal(theirs.pixel_array, back.pixel_array)
+    small = tmp_path / "q50.dcm"
+    ds.save(small, transfer_syntax=BASELINE, allow_lossy=True, encode_options={"quality": 50})
+    assert small.stat().st_size < out.stat().st_size
+
+
+@pytest.mark.parametrize("change, options, message", [
+    ({"bits_allocated": 16, "bits_stored": 12}, {}, "unsigned 8-bit samples"),
+    ({"photometric_interpretation": "PALETTE COLOR"}, {}, "not PALETTE COLOR"),
+    ({"samples_per_pixel": 3, "photometric_interpretation": "YBR_FULL_422"}, {},
+     "not YBR_FULL_422"),
+    ({}, {"quality": 0}, "quality is 1 to 100"),
+    ({"samples_per_pixel": 3, "photometric_interpretation": "RGB"}, {"subsampling": "420"},
+     "subsampling"),
+])
+def test_baseline_encode_refuses(change, options, message):
+    from dicomfast.errors import EncodeError
+    from dicomfast.pixels.codecs import codec_for
+
+    params = replace(ImageParams(16, 16, bits_allocated=8, bits_stored=8), **change)
+    frame = np.zeros(params.frame_shape, params.dtype)
+    with pytest.raises(EncodeError, match=message):
+        codec_for(BASELINE).encode(frame, params, **options)
+
+
+def test_baseline_encode_needs_allow_lossy(tmp_path):
+    ds = dicomfast.read(find("SC_rgb.dcm"))
+    with pytest.raises(dicomfast.errors.UnsupportedTransferSyntaxError, match="allow_lossy"):
+        ds.save(tmp_path / "x.dcm", transfer_syntax=BASELINE)
+    assert not (tmp_path / "x.dcm").exists()

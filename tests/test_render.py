@@ -61,6 +61,27 @@ def test_png_refuses_what_it_cannot_write():
         render.encode_png(np.zeros((0, 4), np.uint8))
 
 
+# -- JPEG ----------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not render.jpeg_available(), reason="this build has no libjpeg-turbo")
+@pytest.mark.parametrize("name", ["CT_small.dcm", "US1_UNCR.dcm"])
+def test_jpeg_of_a_rendered_frame_opens_in_pillow(name):
+    """encode_jpeg: Pillow (its own libjpeg-turbo) decodes it to the rendered image
+    within what JPEG at quality 95 loses (PSNR >= 35 dB), and lower quality is
+    smaller."""
+    PIL = pytest.importorskip("PIL.Image")
+    image = render.render_frame(dicomfast.read(find(name)), 0)
+    data = render.encode_jpeg(image, quality=95)
+    opened = PIL.open(io.BytesIO(data))
+    assert opened.format == "JPEG" and opened.mode == ("L" if image.ndim == 2 else "RGB")
+    back = np.asarray(opened).astype(np.float64)
+    mse = ((back - image) ** 2).mean()
+    assert 10 * np.log10(255 ** 2 / max(mse, 1e-9)) >= 35
+    assert len(render.encode_jpeg(image, quality=40)) < len(data)
+    with pytest.raises(ValueError):
+        render.encode_jpeg(image.astype(np.uint16))
+
+
 # -- golden renderings from pydicom -------------------------------------------------------
 
 def _golden(path, index=0):

@@ -180,6 +180,17 @@ cdef extern from "dicomfast/df_jpeg.h" nogil:
     df_status df_jpeg_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                              size_t *n_out, const df_jpeg_opts *opts, df_error *err)
 
+    ctypedef struct df_jpeg_enc_opts:
+        uint32_t rows
+        uint32_t columns
+        uint32_t components
+        uint32_t quality
+        int input_ybr
+        int subsample
+
+    df_status df_jpeg_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                             size_t *n_out, const df_jpeg_enc_opts *opts, df_error *err)
+
 
 # JPEG-LS through CharLS (csrc/src/glue/df_jpegls.c; built when cmake/charls.cmake finds it).
 cdef extern from "dicomfast/df_jpegls.h" nogil:

@@ -66,6 +66,12 @@ class Codec:
             raise NotImplementedError(f"{self.name} decodes one frame per call")
         _ADAPTERS[self.span_decoder](self._native(), value, spans, params, out, strict)
 
+    def encoded_photometric(self, params: ImageParams, **options: Any) -> str:
+        """The Photometric Interpretation of what :meth:`encode` makes of a frame
+        described by `params` (a JPEG encoder turns RGB into YCbCr)."""
+        after = _ENCODED_PHOTOMETRIC.get(self.encoder or "")
+        return params.photometric_interpretation if after is None else after(params, **options)
+
     def encode(self, array: np.ndarray, params: ImageParams, **options: Any) -> bytes:
         """One frame's codestream; `options` go to encoders that take them (quality...)."""
         if self.encoder is None:
@@ -203,6 +209,39 @@ _JPEGLS_IMAGES = {
     "PALETTE COLOR": (1, (8, 16), False), "RGB": (3, (8, 16), True),
     "YBR_FULL": (3, (8,), True),
 }
+
+
+#: The quality DCMTK's dcmcjpeg uses by default, and the subsampling it writes.
+JPEG_DEFAULT_QUALITY = 90
+_JPEG_SUBSAMPLING = {"422": "YBR_FULL_422", "444": "YBR_FULL"}
+
+
+def _jpeg_encode(mod: Any, array: np.ndarray, p: ImageParams, *,
+                 quality: int = JPEG_DEFAULT_QUALITY, subsampling: str = "422") -> bytes:
+    # PS3.5 §8.2.1: baseline JPEG holds unsigned 8-bit samples; 3 components go as
+    # YCbCr, which the data set then says (YBR_FULL_422 when the chroma is halved
+    # across the rows, YBR_FULL when kept whole).
+    pi = p.photometric_interpretation
+    if p.bits_allocated != 8 or p.bits_stored != 8 or p.pixel_representation != 0:
+        raise EncodeError(f"baseline JPEG holds unsigned 8-bit samples (PS3.5 §8.2.1), not "
+                          f"{p.bits_stored} of {p.bits_allocated} bits"
+                          f"{' signed' if p.pixel_representation else ''}")
+    wanted = ("MONOCHROME1", "MONOCHROME2") if p.samples_per_pixel == 1 else ("RGB", "YBR_FULL")
+    if pi not in wanted:
+        raise EncodeError(f"baseline JPEG encodes {' or '.join(wanted)} frames of "
+                          f"{p.samples_per_pixel} sample(s), not {pi}")
+    if subsampling not in _JPEG_SUBSAMPLING:
+        raise EncodeError(f"JPEG subsampling is one of {sorted(_JPEG_SUBSAMPLING)}, not "
+                          f"{subsampling!r}")
+    raw = np.ascontiguousarray(array, np.uint8).reshape(-1)
+    return mod.encode(raw, p.rows, p.columns, p.samples_per_pixel, quality=int(quality),
+                      ybr=pi == "YBR_FULL", subsample=subsampling == "422")
+
+
+def _jpeg_photometric(p: ImageParams, *, subsampling: str = "422", **_: Any) -> str:
+    if p.samples_per_pixel == 1:
+        return p.photometric_interpretation
+    return _JPEG_SUBSAMPLING.get(subsampling, "YBR_FULL_422")
 
 
 def _jpegls_encode_lossless(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
@@ -444,6 +483,9 @@ def _htj2k_encode(mod: Any, array: np.ndarray, p: ImageParams, *, qstep: float |
                                   mct=_j2k_mct(p, lossless), progression="RPCL", **kw)
 
 
+# Encoders whose frames come out in another Photometric Interpretation than they go in.
+_ENCODED_PHOTOMETRIC: dict[str, Callable[..., str]] = {"jpeg_encode": _jpeg_photometric}
+
 _ADAPTERS: dict[str, Callable[..., Any]] = {
     "rle_decode": _rle_decode,
     "rle_encode": _rle_encode,
@@ -452,6 +494,7 @@ _ADAPTERS: dict[str, Callable[..., Any]] = {
     "ljpeg_encode": _ljpeg_encode,
     "jpeg_decode": _jpeg_decode,
     "jpegls_decode": _jpegls_decode,
+    "jpeg_encode": _jpeg_encode,
     "jpegls_encode_lossless": _jpegls_encode_lossless,
     "jpegls_encode": _jpegls_encode,
     "deflate_decode": _deflate_decode,
@@ -490,7 +533,7 @@ _CODECS = [
     Codec("JPEG Lossless", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), "dicomfast._native._ljpeg",
           "ljpeg_decode", "ljpeg_encode"),
     Codec("JPEG Baseline", (JPEG_BASELINE_8BIT,), "dicomfast._native._jpeg", "jpeg_decode",
-          package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
+          "jpeg_encode", package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
           "and rebuild", options=("as_rgb",)),
     Codec("JPEG Extended", (JPEG_EXTENDED_12BIT,), "dicomfast._native._jpeg", "jpeg_decode",
           package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "

@@ -21,7 +21,7 @@ from dicomfast.part10 import read
 from dicomfast.pixels import ImageParams, pixel_source
 from dicomfast.pixels.codecs import codec_for
 from dicomfast.pixels.encaps import split_frames
-from dicomfast.render import encode_png, render_frame
+from dicomfast.render import encode_jpeg, encode_png, jpeg_available, render_frame
 from dicomfast.transfer_syntax import transfer_syntax
 from dicomfast.web.http import HTTPError, MediaRange
 
@@ -257,19 +257,11 @@ def choose_rendered_media(accept: list[MediaRange]) -> str:
         if item.media in ("*/*", "image/*"):
             return "image/png"
         if item.media in RENDERED_MEDIA:
-            if item.media == "image/jpeg" and not _have_pillow():
+            if item.media == "image/jpeg" and not jpeg_available():
                 continue
             return item.media
     raise HTTPError(406, "rendered images are image/png or image/jpeg"
-                    + ("" if _have_pillow() else " (needs Pillow)"))
-
-
-def _have_pillow() -> bool:
-    try:
-        import PIL.Image  # noqa: F401
-    except ImportError:
-        return False
-    return True
+                    + ("" if jpeg_available() else " (this build has no JPEG encoder)"))
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
@@ -297,11 +289,7 @@ def rendered(ds: Dataset, frame: int, media: str, window: tuple[float, float] | 
     image = render_frame(ds, frame, window=window)
     if media == "image/png":
         return encode_png(image)
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
+    return encode_jpeg(image, quality)
 
 
 def number_of_frames(ds: Dataset) -> int:

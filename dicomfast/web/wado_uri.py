@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from dicomfast.part10 import read
+from dicomfast.render import jpeg_available
 from dicomfast.web import wado
 from dicomfast.web.http import HTTPError, Request, Response
 
@@ -72,7 +73,7 @@ async def answer(app: Any, request: Request) -> Response:
                 with open(path, "rb") as f:
                     return f.read(), media
             if media in wado.RENDERED_MEDIA and has_pixels:
-                if media == "image/jpeg" and not wado._have_pillow():
+                if media == "image/jpeg" and not jpeg_available():
                     continue
                 frame = 0
                 if frame_text is not None:

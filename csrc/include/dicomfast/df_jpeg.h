@@ -65,6 +65,22 @@ df_status df_jpeg_read_info(const uint8_t *src, size_t src_len, df_jpeg_info *in
 df_status df_jpeg_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
                          size_t *n_out, const df_jpeg_opts *opts, df_error *err);
 
+typedef struct df_jpeg_enc_opts {
+    uint32_t rows;
+    uint32_t columns;
+    uint32_t components; /* 1 (grey) or 3, pixel-interleaved 8-bit samples */
+    uint32_t quality;    /* 1..100, libjpeg's scale of the standard quantization tables */
+    int input_ybr;       /* 3 components: the samples are YCbCr already (YBR_FULL), else RGB */
+    int subsample;       /* 3 components: halve the chroma horizontally (YBR_FULL_422) */
+} df_jpeg_enc_opts;
+
+/* Encode one 8-bit frame as a baseline JPEG stream (ISO/IEC 10918-1 process 1, PS3.5
+ * §A.4.1) with optimized Huffman tables: YCbCr for 3 components, as libjpeg's JFIF
+ * marker and the data set's Photometric Interpretation (YBR_FULL_422 or YBR_FULL,
+ * PS3.5 §8.2.1) say. DF_E_OUTPUT_TOO_SMALL when dst cannot hold it. */
+df_status df_jpeg_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                         size_t *n_out, const df_jpeg_enc_opts *opts, df_error *err);
+
 #ifdef __cplusplus
 }
 #endif

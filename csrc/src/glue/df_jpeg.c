@@ -20,6 +20,7 @@ typedef struct df_jpeg_errmgr {
     df_error *err;
     df_status status;
     int strict;
+    int encoding; /* libjpeg refusing to compress is the caller's parameters, not data */
 } df_jpeg_errmgr;
 
 static void df_jpeg_record(j_common_ptr cinfo, df_status status) {
@@ -32,7 +33,7 @@ static void df_jpeg_record(j_common_ptr cinfo, df_status status) {
 static void df_jpeg_error_exit(j_common_ptr cinfo) {
     df_jpeg_errmgr *mgr = (df_jpeg_errmgr *)cinfo->err;
     int code = cinfo->err->msg_code;
-    df_status status = DF_E_DECODE;
+    df_status status = mgr->encoding ? DF_E_INVALID_ARG : DF_E_DECODE;
     if (code == JERR_OUT_OF_MEMORY)
         status = DF_E_NO_MEMORY;
     else if (code == JERR_SOF_UNSUPPORTED || code == JERR_BAD_PRECISION ||
@@ -68,6 +69,21 @@ static void df_jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
 }
 
 static void df_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+/* libjpeg's error manager for one call: nothing printed, errors into err. */
+static struct jpeg_error_mgr *df_jpeg_errors(df_jpeg_errmgr *mgr, df_error *err, int strict,
+                                             int encoding) {
+    memset(mgr, 0, sizeof *mgr);
+    jpeg_std_error(&mgr->pub);
+    mgr->pub.error_exit = df_jpeg_error_exit;
+    mgr->pub.emit_message = df_jpeg_emit_message;
+    mgr->pub.output_message = df_jpeg_output_message;
+    mgr->err = err;
+    mgr->status = encoding ? DF_E_INVALID_ARG : DF_E_DECODE;
+    mgr->strict = strict;
+    mgr->encoding = encoding;
+    return &mgr->pub;
+}
 
 /* PS3.5 §8.2.1 leaves the colour space of a three-component JPEG stream to the
  * stream: a JFIF marker means YCbCr, an Adobe APP14 marker's transform flag says
@@ -251,14 +267,7 @@ static df_status df_jpeg_run(const uint8_t *src, size_t src_len, uint8_t *dst, s
     df_status status;
 
     memset(&cinfo, 0, sizeof cinfo);
-    memset(&mgr, 0, sizeof mgr);
-    cinfo.err = jpeg_std_error(&mgr.pub);
-    mgr.pub.error_exit = df_jpeg_error_exit;
-    mgr.pub.emit_message = df_jpeg_emit_message;
-    mgr.pub.output_message = df_jpeg_output_message;
-    mgr.err = err;
-    mgr.status = DF_E_DECODE;
-    mgr.strict = opts != NULL && opts->strict;
+    cinfo.err = df_jpeg_errors(&mgr, err, opts != NULL && opts->strict, 0);
     if (setjmp(mgr.jump)) {
         jpeg_destroy_decompress(&cinfo);
         return mgr.status;
@@ -288,4 +297,108 @@ df_status df_jpeg_decode(const uint8_t *src, size_t src_len, uint8_t *dst, size_
     if (src_len > (size_t)(unsigned long)-1)
         return df_fail(err, DF_E_LIMIT, 0, DF_NO_TAG, "JPEG stream too large");
     return df_jpeg_run(src, src_len, dst, dst == NULL ? 0 : dst_len, n_out, &info, opts, err);
+}
+
+/* -- encoding ---------------------------------------------------------------------- */
+
+/* A destination in the caller's buffer: when it is full, the encode stops with
+ * DF_E_OUTPUT_TOO_SMALL (the caller retries with more) rather than allocating. */
+typedef struct df_jpeg_dest {
+    struct jpeg_destination_mgr pub;
+    uint8_t *buf;
+    size_t len;
+} df_jpeg_dest;
+
+static void df_jpeg_dest_init(j_compress_ptr ci) {
+    df_jpeg_dest *d = (df_jpeg_dest *)ci->dest;
+    d->pub.next_output_byte = d->buf;
+    d->pub.free_in_buffer = d->len;
+}
+
+static boolean df_jpeg_dest_full(j_compress_ptr ci) {
+    df_jpeg_errmgr *mgr = (df_jpeg_errmgr *)ci->err;
+    df_jpeg_dest *d = (df_jpeg_dest *)ci->dest;
+    mgr->status = df_fail(mgr->err, DF_E_OUTPUT_TOO_SMALL, 0, DF_NO_TAG,
+                          "the JPEG stream needs more than %zu bytes", d->len);
+    longjmp(mgr->jump, 1);
+    return FALSE; /* not reached */
+}
+
+static void df_jpeg_dest_term(j_compress_ptr ci) { (void)ci; }
+
+static df_status df_jpeg_compress(struct jpeg_compress_struct *ci, const uint8_t *src,
+                                  df_jpeg_dest *dest, size_t *n_out,
+                                  const df_jpeg_enc_opts *o) {
+    ci->dest = &dest->pub;
+    ci->image_width = o->columns;
+    ci->image_height = o->rows;
+    ci->input_components = (int)o->components;
+    ci->in_color_space = o->components == 1 ? JCS_GRAYSCALE : o->input_ybr ? JCS_YCbCr : JCS_RGB;
+    jpeg_set_defaults(ci); /* YCbCr in the stream for colour, 4:2:0 until set below */
+    jpeg_set_quality(ci, (int)o->quality, TRUE);
+    ci->optimize_coding = TRUE;
+    ci->dct_method = JDCT_ISLOW;
+    if (o->components == 3) {
+        /* h2v1: the chroma halved across the rows only, which YBR_FULL_422 names
+         * (PS3.3 C.7.6.3.1.2); h1v1 keeps it whole (YBR_FULL). */
+        ci->comp_info[0].h_samp_factor = o->subsample ? 2 : 1;
+        ci->comp_info[0].v_samp_factor = 1;
+        for (int k = 1; k < 3; k++) {
+            ci->comp_info[k].h_samp_factor = 1;
+            ci->comp_info[k].v_samp_factor = 1;
+        }
+    }
+    jpeg_start_compress(ci, TRUE);
+    size_t row_bytes = (size_t)o->columns * o->components;
+    JSAMPROW rows[16];
+    while (ci->next_scanline < ci->image_height) {
+        JDIMENSION left = ci->image_height - ci->next_scanline;
+        JDIMENSION n = left < 16 ? left : 16;
+        for (JDIMENSION k = 0; k < n; k++)
+            rows[k] = (JSAMPROW)(src + (size_t)(ci->next_scanline + k) * row_bytes);
+        jpeg_write_scanlines(ci, rows, n);
+    }
+    jpeg_finish_compress(ci);
+    *n_out = dest->len - dest->pub.free_in_buffer;
+    return DF_OK;
+}
+
+df_status df_jpeg_encode(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len,
+                         size_t *n_out, const df_jpeg_enc_opts *opts, df_error *err) {
+    struct jpeg_compress_struct cinfo;
+    df_jpeg_errmgr mgr;
+    df_jpeg_dest dest;
+    df_status status;
+
+    *n_out = 0;
+    df_error_clear(err);
+    if (opts->rows == 0 || opts->columns == 0 || opts->rows > JPEG_MAX_DIMENSION ||
+        opts->columns > JPEG_MAX_DIMENSION || (opts->components != 1 && opts->components != 3))
+        return df_fail(err, DF_E_INVALID_ARG, 0, DF_NO_TAG,
+                       "baseline JPEG encodes 1 or 3 components of 1..%d x 1..%d, not %u x %u"
+                       " x %u", JPEG_MAX_DIMENSION, JPEG_MAX_DIMENSION, opts->columns,
+                       opts->rows, opts->components);
+    if (opts->quality < 1 || opts->quality > 100)
+        return df_fail(err, DF_E_INVALID_ARG, 0, DF_NO_TAG, "JPEG quality is 1 to 100, not %u",
+                       opts->quality);
+    if (src == NULL || src_len != (size_t)opts->rows * opts->columns * opts->components)
+        return df_fail(err, DF_E_INVALID_ARG, 0, DF_NO_TAG,
+                       "%zu bytes for a %u x %u x %u frame of 8-bit samples", src_len,
+                       opts->columns, opts->rows, opts->components);
+    memset(&cinfo, 0, sizeof cinfo);
+    memset(&dest, 0, sizeof dest);
+    dest.pub.init_destination = df_jpeg_dest_init;
+    dest.pub.empty_output_buffer = df_jpeg_dest_full;
+    dest.pub.term_destination = df_jpeg_dest_term;
+    dest.buf = dst;
+    dest.len = dst == NULL ? 0 : dst_len;
+    cinfo.err = df_jpeg_errors(&mgr, err, 0, 1);
+    if (setjmp(mgr.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        return mgr.status;
+    }
+    jpeg_create_compress(&cinfo);
+    status = df_jpeg_compress(&cinfo, src, &dest, n_out, opts);
+    jpeg_destroy_compress(&cinfo);
+    return status;
 }
