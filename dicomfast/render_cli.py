@@ -20,12 +20,14 @@ def _window(text: str) -> tuple[float, float]:
 def add_subcommands(subparsers: Any) -> None:
     """Register ``render`` on an argparse subparsers object."""
     p = subparsers.add_parser(
-        "render", help="render a frame (or a contact sheet) to PNG",
+        "render", help="render a frame (or a contact sheet) to PNG or JPEG",
         description="Render a DICOM frame to an 8-bit PNG through the Modality LUT, VOI "
                     "LUT / window and MONOCHROME1 inversion (PS3.4 §N.2.1.1), or a contact "
                     "sheet of a folder's files or a multi-frame file's frames (--grid).")
     p.add_argument("file", help="a DICOM file, or a folder with --grid")
-    p.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="the image to write: PNG, or JPEG when it ends in .jpg or .jpeg")
+    p.add_argument("--quality", type=int, default=90, help="JPEG quality, 1-100")
     p.add_argument("--frame", type=int, default=None,
                    help="frame index (default 0; with --grid, the middle frame of each file)")
     p.add_argument("--window", type=_window, default=None, metavar="C,W",
@@ -51,7 +53,7 @@ def add_subcommands(subparsers: Any) -> None:
 def run_render(args: argparse.Namespace) -> int:
     from dicomfast import pixels as _pixels  # noqa: F401  (connects ds.frame)
     from dicomfast.part10 import read
-    from dicomfast.render import contact_sheet, render_frame, write_png
+    from dicomfast.render import contact_sheet, encode_jpeg, render_frame, write_png
 
     display = None
     if args.gsdf:
@@ -65,7 +67,12 @@ def run_render(args: argparse.Namespace) -> int:
                                   frame=args.frame, **options)
         else:
             image = render_frame(read(args.file), args.frame or 0, **options)
-        write_png(args.output, image)
+        if args.output.lower().endswith((".jpg", ".jpeg")):
+            data = encode_jpeg(image, args.quality)
+            with open(args.output, "wb") as f:
+                f.write(data)
+        else:
+            write_png(args.output, image)
     except (OSError, DicomfastError, ValueError, IndexError, NotImplementedError) as exc:
         print(f"dicomfast render: {args.file}: {exc}", file=sys.stderr)
         return 1

@@ -202,6 +202,15 @@ def test_cli_errors_and_frames(tmp_path, capsys):
     with pytest.raises(SystemExit):
         render_cli.main(["render", str(multi), "--window", "abc", "-o", str(out)])
     capsys.readouterr()
+    if render.jpeg_available():     # a .jpg output is JPEG, the same frame as the PNG
+        PIL = pytest.importorskip("PIL.Image")
+        jpg = tmp_path / "x.jpg"
+        assert render_cli.main(["render", str(multi), "--frame", "3", "--window=100,200",
+                                "--gsdf", "--quality", "97", "-o", str(jpg)]) == 0
+        opened = PIL.open(jpg)
+        assert opened.format == "JPEG"
+        png = _read_png(out.read_bytes())[1].astype(int)
+        assert np.abs(np.asarray(opened).astype(int) - png).mean() < 2
 
 
 def test_grid_tiles_of_jpeg2000_decode_reduced(tmp_path, monkeypatch):
