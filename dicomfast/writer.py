@@ -212,10 +212,14 @@ def _write_element(ds: Dataset, tag: int, v: Any, enc: _Encoding, out: _Out) -> 
         return
     if el.is_undefined_length and tag == 0x7FE00010:
         # Encapsulated pixel data (PS3.5 §A.4): the value holds the items as stored,
-        # little endian as every encapsulated syntax is.
-        value = el.value
+        # little endian as every encapsulated syntax is. Unchanged since it was read,
+        # they go out as a view of the source, never copied here.
+        if el._pos >= 0 and el._ds is ds and index is not None and el._flags & _EL_FRAGMENTS:
+            value = index.value_view(el._pos)
+        else:
+            value = el.value
         out.add(_header(tag, vr if vr in ("OB", "OW") else "OB", _UNDEFINED, enc))
-        out.add(value if isinstance(value, bytes) else bytes(value))
+        out.add(value if isinstance(value, (bytes, memoryview)) else bytes(value))
         out.add(_delim(_SEQ_DELIM, enc))
         return
     if el._pos >= 0 and el._ds is ds and index is not None:

@@ -7,6 +7,7 @@ import struct
 import subprocess
 import warnings
 
+import numpy as np
 import pydicom
 import pytest
 from corpus import all_files, file_id, find
@@ -204,6 +205,29 @@ def test_untouched_elements_are_copied_byte_for_byte(tmp_path):
     written = out.read_bytes()
     assert written.endswith(expected)
     assert len(written) - len(expected) == _read(out)._index.extent(0)[0]
+
+
+@pytest.mark.parametrize("name", ["SC_rgb_rle.dcm", "US1_J2KR.dcm", "JPEG2000.dcm"])
+def test_edited_compressed_file_keeps_its_frames_as_stored(tmp_path, name):
+    """Encapsulated pixel data that was not changed goes out exactly as it was stored
+    (its items, from the source); replaced, the new items are written."""
+    path = find(name)
+    if path is None:
+        pytest.skip(f"{name} is not in the corpus")
+    ds = _read(path)
+    ds.PatientName = "Changed^Name"
+    out = tmp_path / "edited.dcm"
+    ds.save(out)
+    original, written = pydicom.dcmread(path), pydicom.dcmread(out)
+    assert written.PixelData == original.PixelData
+    assert str(written.PatientName) == "Changed^Name"
+    np.testing.assert_array_equal(written.pixel_array, original.pixel_array)
+    from dicomfast.pixels.encaps import encapsulate
+
+    value, _, _ = encapsulate([b"\xff\xd8new frame\xff\xd9"], with_offset_table=True)
+    ds.PixelData = value
+    ds.save(out)
+    assert pydicom.dcmread(out).PixelData == value
 
 
 def test_preamble_is_zeroed_unless_asked(tmp_path):
