@@ -30,7 +30,7 @@ from dicomfast.pixels import colour, gsdf, luts
 from dicomfast.pixels.codecs import codec_for
 
 __all__ = ["contact_sheet", "encode_jpeg", "encode_png", "jpeg_available", "overlay_groups",
-           "overlay_mask", "render_frame", "render_to_png", "write_png"]
+           "overlay_mask", "render_frame", "render_to_png", "scale_to_fit", "write_png"]
 
 _RGB_ALREADY = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")  # JPEG decoders give RGB
 
@@ -268,6 +268,29 @@ def render_to_png(ds: Any, target: str | os.PathLike | IO[bytes], frame: int = 0
 
 
 # -- contact sheets ------------------------------------------------------------------------------
+
+def scale_to_fit(image: np.ndarray, width: int, height: int, *,
+                 upscale: bool = True) -> np.ndarray:
+    """`image` (uint8, gray or RGB) scaled to fit `width` x `height`, its aspect kept:
+    averaged over whole blocks of pixels first when it shrinks by 2 or more (no
+    aliasing of fine detail), then sampled to the exact size."""
+    rows, cols = image.shape[:2]
+    scale = min(width / cols, height / rows)
+    if not upscale:
+        scale = min(scale, 1.0)
+    h, w = max(1, round(rows * scale)), max(1, round(cols * scale))
+    if (h, w) == (rows, cols):
+        return image
+    k = int(1 / scale) if scale < 1 else 1
+    if k >= 2:
+        rows, cols = rows // k * k, cols // k * k
+        blocks = image[:rows, :cols].reshape(rows // k, k, cols // k, k, *image.shape[2:])
+        image = (blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint8)
+        rows, cols = image.shape[:2]
+    r_idx = np.minimum(((np.arange(h) + 0.5) * rows / h).astype(np.intp), rows - 1)
+    c_idx = np.minimum(((np.arange(w) + 0.5) * cols / w).astype(np.intp), cols - 1)
+    return image[r_idx][:, c_idx]
+
 
 def _fit(image: np.ndarray, tile: int) -> np.ndarray:
     """`image` scaled (nearest neighbour, aspect kept) into a tile x tile square, centred."""

@@ -310,6 +310,32 @@ def test_store_sources_and_records(tmp_path):
         assert not [p for p in archive.root.rglob(".dicomfast-*")]
 
 
+def test_representative_image(tmp_path):
+    """A study's representative image: its lowest-numbered series with images, the
+    middle instance by Instance Number (not by arrival); no image, no record."""
+    import dicomfast
+
+    study = "1.2.826.0.1.3680043.8.498.7"
+    with Archive(tmp_path / "a") as archive:
+        def put(name, series_number, instance_number, series):
+            ds = dicomfast.read(find(name))
+            ds.StudyInstanceUID = study
+            ds.SeriesInstanceUID = f"{study}.{series}"
+            ds.SOPInstanceUID = f"{study}.{series}.{instance_number}"
+            ds.SeriesNumber = series_number
+            ds.InstanceNumber = instance_number
+            return archive.store(ds)
+
+        put("rtplan.dcm", 1, 1, 1)                  # series 1: no image
+        for number in (3, 1, 5, 2, 4):              # series 2, stored out of order
+            put("CT_small.dcm", 2, number, 2)
+        put("MR_small.dcm", 7, 1, 3)
+        assert archive.representative(study).sop_instance_uid == f"{study}.2.3"
+        assert archive.representative(study, f"{study}.3").sop_instance_uid == f"{study}.3.1"
+        assert archive.representative(study, f"{study}.1") is None
+        assert archive.representative("1.2.3") is None
+
+
 def test_store_refuses_paths_outside_root(tmp_path):
     ds = pydicom.dcmread(find("CT_small.dcm"))
     bad = tmp_path / "bad.dcm"

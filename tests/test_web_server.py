@@ -260,9 +260,64 @@ def test_rendered_png_and_jpeg(stored):
     assert r.status == 200 and r.data[:2] == b"\xff\xd8"
     assert PIL.open(io.BytesIO(r.data)).size == (ref.Columns, ref.Rows)
     assert get(server, url + "/rendered?window=abc").status == 400
-    assert get(server, url + "/rendered?viewport=64,64").status == 400
     assert get(server, url + "/frames/2/rendered").status == 404
     assert get(server, url + "/rendered", accept="image/gif").status == 406
+
+
+def _image(r):
+    PIL = pytest.importorskip("PIL.Image")
+    assert r.status == 200, r.data[:200]
+    return PIL.open(io.BytesIO(r.data))
+
+
+def test_rendered_viewport(stored):
+    """viewport=vw,vh scales the image to fit, its aspect kept; sx,sy,sw,sh takes a
+    region first; what would flip the image, or lies outside it, is a 400."""
+    server, studies = stored
+    ref = pydicom.dcmread(studies["PAT-A"][0])           # CT_small, 128 x 128
+    url = f"/studies/{ref.StudyInstanceUID}/series/{ref.SeriesInstanceUID}/instances/" \
+          f"{ref.SOPInstanceUID}/rendered"
+    full = np.asarray(_image(get(server, url, accept="image/png"))).astype(int)
+    assert _image(get(server, url + "?viewport=64,32", accept="image/png")).size == (32, 32)
+    half = np.asarray(_image(get(server, url + "?viewport=64,64", accept="image/png")))
+    # Scaled down by 2: each pixel the mean of a 2 x 2 block of the full render.
+    blocks = full.reshape(64, 2, 64, 2).mean(axis=(1, 3))
+    assert np.abs(half.astype(int) - blocks).max() <= 1
+    region = _image(get(server, url + "?viewport=20,40,10,20,20,40", accept="image/png"))
+    assert region.size == (20, 40)
+    np.testing.assert_array_equal(np.asarray(region), full[20:60, 10:30])
+    for bad in ("0,64", "64", "64,64,0,0,-10,10", "99999,64", "a,b"):
+        assert get(server, url + f"?viewport={bad}", accept="image/png").status == 400, bad
+    assert get(server, url + "?viewport=10,10,500,500,10,10", accept="image/png").status == 400
+
+
+def test_thumbnails(stored):
+    """A study's and a series' thumbnail show their representative image (the lowest
+    numbered series' middle instance), an instance's its middle frame; at most 128
+    pixels a side unless a viewport asks otherwise; 404 where there is no image."""
+    server, studies = stored
+    study = pydicom.dcmread(studies["PAT-A"][0]).StudyInstanceUID
+    base = f"/studies/{study}"
+    thumb = _image(get(server, base + "/thumbnail", accept="image/jpeg"))
+    assert thumb.format == "JPEG" and max(thumb.size) <= 128
+    # Every file of PAT-A is its own series; the lowest series number holds the image.
+    refs = [pydicom.dcmread(p) for p in studies["PAT-A"]]
+    first = min((r for r in refs if "PixelData" in r),
+                key=lambda r: (int(r.get("SeriesNumber") or 0), r.SeriesInstanceUID))
+    series_url = f"{base}/series/{first.SeriesInstanceUID}"
+    instance_url = f"{series_url}/instances/{first.SOPInstanceUID}"
+    same = [get(server, u + "/thumbnail", accept="image/png").data
+            for u in (base, series_url, instance_url)]
+    assert same[0] == same[1] == same[2]
+    multi = next(r for r in refs if int(r.get("NumberOfFrames") or 1) > 1)
+    multi_url = f"{base}/series/{multi.SeriesInstanceUID}/instances/{multi.SOPInstanceUID}"
+    n = int(multi.NumberOfFrames)
+    middle = get(server, multi_url + f"/frames/{(n - 1) // 2 + 1}/thumbnail",
+                 accept="image/png").data
+    assert get(server, multi_url + "/thumbnail", accept="image/png").data == middle
+    big = _image(get(server, instance_url + "/thumbnail?viewport=300,300", accept="image/png"))
+    assert max(big.size) == 300
+    assert get(server, f"/studies/{generate_uid()}/thumbnail").status == 404
 
 
 # -- QIDO-RS -----------------------------------------------------------------------------------

@@ -463,6 +463,31 @@ class Archive:
         rows = self._conn().execute(sql, params).fetchall()
         return [InstanceRecord(self.root / r[0], *r[1:]) for r in rows]
 
+    def representative(self, study_uid: str, series_uid: str | None = None,
+                       sop_instance_uid: str | None = None) -> InstanceRecord | None:
+        """The image that stands for a study, series or instance (a thumbnail's): of
+        the images (instances with Rows), the lowest-numbered series' middle one by
+        Instance Number; None when there is no image."""
+        where, params = ["i.StudyInstanceUID = ?", "i.Rows != ''"], [study_uid]
+        for col, value in (("i.SeriesInstanceUID", series_uid),
+                           ("i.SOPInstanceUID", sop_instance_uid)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        sql = ('SELECT i.path, i.SOPClassUID, i.SOPInstanceUID, i.SeriesInstanceUID, '
+               'i.StudyInstanceUID, p.PatientID, i.transfer_syntax_uid, i.size, '
+               'CAST(se.SeriesNumber AS INTEGER), CAST(i.InstanceNumber AS INTEGER) '
+               'FROM instances i JOIN series se ON se.SeriesInstanceUID = i.SeriesInstanceUID '
+               'JOIN studies st ON st.StudyInstanceUID = i.StudyInstanceUID '
+               'JOIN patients p ON p.pk = st.patient_pk WHERE ' + " AND ".join(where) +
+               ' ORDER BY 9, i.SeriesInstanceUID, 10, i.rowid')
+        rows = self._conn().execute(sql, params).fetchall()
+        if not rows:
+            return None
+        first = [r for r in rows if r[3] == rows[0][3]]
+        r = first[(len(first) - 1) // 2]
+        return InstanceRecord(self.root / r[0], *r[1:8])
+
     def get_instance(self, sop_instance_uid: str) -> InstanceRecord | None:
         found = self.instances(sop_instance_uid=sop_instance_uid)
         return found[0] if found else None

@@ -8,7 +8,8 @@ Routes (PS3.18 §10, under ``base``, ``/dicom-web`` by default):
 * WADO-RS (§10.4): ``GET /studies/{study}[/series/{series}[/instances/{instance}]]``
   (instances), ``.../metadata``, ``.../instances/{instance}/frames/{list}``,
   ``.../instances/{instance}/bulk/{path}``, ``.../instances/{instance}/rendered``,
-  ``.../frames/{n}/rendered``;
+  ``.../frames/{n}/rendered``, and thumbnails (§10.7) of a study, series, instance
+  or frame (``.../thumbnail``);
 * STOW-RS (§10.5): ``POST /studies``, ``POST /studies/{study}``;
 
 and WADO-URI (§9) at ``GET /wado``, the OpenAPI description at ``GET /openapi.json``.
@@ -53,6 +54,10 @@ __all__ = ["DicomWebApp", "ServerConfig", "create_app"]
 log = logging.getLogger("dicomfast.web")
 _UID = re.compile(r"[0-9]+(?:\.[0-9]+)*\Z")
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+#: The side of a thumbnail, in pixels, when the request gives no viewport.
+THUMBNAIL = 128
 
 
 @dataclass
@@ -109,6 +114,10 @@ class DicomWebApp:
             ("GET", rf"{instance}/bulk/(?P<bulk>[0-9A-Fa-f/]+)", self.wado_bulk),
             ("GET", rf"{instance}/rendered", self.wado_rendered),
             ("GET", rf"{instance}/frames/(?P<frames>[^/]+)/rendered", self.wado_rendered),
+            ("GET", rf"{b}/studies/{st}/thumbnail", self.wado_thumbnail),
+            ("GET", rf"{b}/studies/{st}/series/{se}/thumbnail", self.wado_thumbnail),
+            ("GET", rf"{instance}/thumbnail", self.wado_thumbnail),
+            ("GET", rf"{instance}/frames/(?P<frames>[^/]+)/thumbnail", self.wado_thumbnail),
             ("POST", rf"{b}/studies", self.stow),
             ("POST", rf"{b}/studies/{st}", self.stow),
             ("GET", r"/wado", self.wado_uri),
@@ -421,9 +430,43 @@ class DicomWebApp:
 
     async def wado_rendered(self, request: Request) -> Response:
         _, path = await self._one(request)
+        media, window, quality, viewport = self._render_query(request)
+
+        def build() -> bytes:
+            ds = read(path)
+            return wado.rendered(ds, self._frame(request, ds, 0), media, window, quality,
+                                 viewport)
+
+        return Response(200, await self._thread(build), media)
+
+    async def wado_thumbnail(self, request: Request) -> Response:
+        """PS3.18 §10.7 thumbnails: the study's or series' representative image (the
+        lowest-numbered series' middle instance by Instance Number), an instance's
+        middle frame, or the frame asked for; at most THUMBNAIL pixels a side unless
+        a viewport says otherwise."""
+        p = request.params
+        media, window, quality, viewport = self._render_query(request)
+        record = await self._thread(self.archive.representative, p["study"], p.get("series"),
+                                    p.get("instance"))
+        if record is None:
+            raise HTTPError(404, "no image here to show")
+        path = self._checked_path(record)
+        fit = viewport or wado.Viewport(THUMBNAIL, THUMBNAIL)
+
+        def build() -> bytes:
+            ds = read(path)
+            middle = (wado.number_of_frames(ds) - 1) // 2
+            return wado.rendered(ds, self._frame(request, ds, middle), media, window, quality,
+                                 fit, upscale=viewport is not None)
+
+        return Response(200, await self._thread(build), media)
+
+    @staticmethod
+    def _render_query(request: Request) -> tuple[str, Any, int, Any]:
+        """The media type and the query of a rendered resource (PS3.18 §8.3.5.1)."""
         media = wado.choose_rendered_media(parse_accept(request.header("accept")))
         query = dict(request.query())
-        for name in ("viewport", "annotation", "iccprofile"):
+        for name in ("annotation", "iccprofile"):
             if name in query:
                 # Ignoring it would return another image than the one asked for.
                 raise HTTPError(400, f"the {name} parameter is not supported")
@@ -431,19 +474,17 @@ class DicomWebApp:
         quality = query.get("quality", "90")
         if not quality.isdigit() or not 1 <= int(quality) <= 100:
             raise HTTPError(400, f"quality={quality!r} is not 1-100")
+        return media, window, int(quality), wado.parse_viewport(query.get("viewport"))
 
-        def build() -> bytes:
-            ds = read(path)
-            frame = 0
-            if "frames" in request.params:
-                numbers = wado.frame_numbers(request.params["frames"],
-                                             wado.number_of_frames(ds))
-                if len(numbers) != 1:
-                    raise HTTPError(400, "a rendered frame is one frame number")
-                frame = numbers[0] - 1
-            return wado.rendered(ds, frame, media, window, int(quality))
-
-        return Response(200, await self._thread(build), media)
+    @staticmethod
+    def _frame(request: Request, ds: Any, default: int) -> int:
+        """The 0-based frame named in the path, else `default`."""
+        if "frames" not in request.params:
+            return default
+        numbers = wado.frame_numbers(request.params["frames"], wado.number_of_frames(ds))
+        if len(numbers) != 1:
+            raise HTTPError(400, "a rendered frame is one frame number")
+        return numbers[0] - 1
 
     # -- STOW-RS -------------------------------------------------------------------------
     async def stow(self, request: Request) -> Response:

@@ -73,6 +73,9 @@ def openapi_document(base: str) -> dict[str, Any]:
     window = _query("window", {"type": "string"}, "center,width[,function]")
     quality = _query("quality", {"type": "integer", "minimum": 1, "maximum": 100},
                      "JPEG quality")
+    viewport = _query("viewport", {"type": "string", "pattern": r"^[0-9]+(,[0-9]+){1}"
+                                   r"(,[0-9]+,[0-9]+,[0-9]+,[0-9]+)?$"},
+                      "vw,vh[,sx,sy,sw,sh]: scaled to fit, the aspect kept")
     image_ok = {"200": {"description": "Rendered image",
                         "content": {"image/png": {"schema": {"type": "string",
                                                              "format": "binary"}},
@@ -129,10 +132,22 @@ def openapi_document(base: str) -> dict[str, Any]:
             "get": _op("WADO-RS: bulk data of an element", [st, se, inst, bulk],
                        {"200": {"description": "The value", "content": _MULTIPART}})},
         f"{i}/rendered": {"get": _op("WADO-RS: rendered instance (first frame)",
-                                     [st, se, inst, accept_image, window, quality], image_ok)},
+                                     [st, se, inst, accept_image, window, quality, viewport],
+                                     image_ok)},
         f"{i}/frames/{{frames}}/rendered": {
             "get": _op("WADO-RS: rendered frame", [st, se, inst, frames, accept_image, window,
-                                                   quality], image_ok)},
+                                                   quality, viewport], image_ok)},
+        f"{b}/studies/{{study}}/thumbnail": {
+            "get": _op("WADO-RS: thumbnail of a study", [st, accept_image, viewport],
+                       image_ok)},
+        f"{b}/studies/{{study}}/series/{{series}}/thumbnail": {
+            "get": _op("WADO-RS: thumbnail of a series", [st, se, accept_image, viewport],
+                       image_ok)},
+        f"{i}/thumbnail": {"get": _op("WADO-RS: thumbnail of an instance (its middle frame)",
+                                      [st, se, inst, accept_image, viewport], image_ok)},
+        f"{i}/frames/{{frames}}/thumbnail": {
+            "get": _op("WADO-RS: thumbnail of a frame", [st, se, inst, frames, accept_image,
+                                                         viewport], image_ok)},
         "/wado": {"get": _op("WADO-URI (PS3.18 §9)", [
             {"name": "requestType", "in": "query", "required": True,
              "schema": {"type": "string", "enum": ["WADO"]}},

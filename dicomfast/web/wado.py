@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,13 @@ from dicomfast.part10 import read
 from dicomfast.pixels import ImageParams, pixel_source
 from dicomfast.pixels.codecs import codec_for
 from dicomfast.pixels.encaps import split_frames
-from dicomfast.render import encode_jpeg, encode_png, jpeg_available, render_frame
+from dicomfast.render import (
+    encode_jpeg,
+    encode_png,
+    jpeg_available,
+    render_frame,
+    scale_to_fit,
+)
 from dicomfast.transfer_syntax import transfer_syntax
 from dicomfast.web.http import HTTPError, MediaRange
 
@@ -281,12 +287,55 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
     return center, width
 
 
+#: The largest viewport side served: a bigger one only costs memory.
+MAX_VIEWPORT = 8192
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """PS3.18 §8.3.5.1.3 ``viewport=vw,vh[,sx,sy,sw,sh]``: the image (or its region
+    from (sx, sy), sw x sh pixels) scaled to fit vw x vh, its aspect kept."""
+    width: int
+    height: int
+    region: tuple[int, int, int, int] | None = None
+
+
+def parse_viewport(text: str | None) -> Viewport | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise HTTPError(400, f"viewport={text!r} is not vw,vh[,sx,sy,sw,sh]") from None
+    if len(values) not in (2, 6) or not all(1 <= v <= MAX_VIEWPORT for v in values[:2]):
+        raise HTTPError(400, f"viewport={text!r}: vw,vh of 1-{MAX_VIEWPORT}, then optionally "
+                             "sx,sy,sw,sh")
+    if len(values) == 2:
+        return Viewport(values[0], values[1])
+    sx, sy, sw, sh = values[2:]
+    if sx < 0 or sy < 0 or sw <= 0 or sh <= 0:
+        # Negative sw / sh ask for a flipped image (PS3.18 §8.3.5.1.3): refused, not
+        # answered with another image than the one asked for.
+        raise HTTPError(400, f"viewport={text!r}: sx,sy,sw,sh must be positive (flipping "
+                             "is not supported)")
+    return Viewport(values[0], values[1], (sx, sy, sw, sh))
+
+
 def rendered(ds: Dataset, frame: int, media: str, window: tuple[float, float] | None,
-             quality: int) -> bytes:
-    """Frame `frame` (0-based) rendered for display (PS3.18 §10.4.1.1.4)."""
+             quality: int, viewport: Viewport | None = None, *,
+             upscale: bool = True) -> bytes:
+    """Frame `frame` (0-based) rendered for display (PS3.18 §10.4.1.1.4), fitted to
+    `viewport` when given (scaled up too unless `upscale` is false)."""
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         raise HTTPError(406, "the instance has no pixel data to render")
     image = render_frame(ds, frame, window=window)
+    if viewport is not None:
+        if viewport.region is not None:
+            sx, sy, sw, sh = viewport.region
+            image = image[sy:sy + sh, sx:sx + sw]
+            if image.size == 0:
+                raise HTTPError(400, "the viewport's region lies outside the image")
+        image = scale_to_fit(image, viewport.width, viewport.height, upscale=upscale)
     if media == "image/png":
         return encode_png(image)
     return encode_jpeg(image, quality)
