@@ -56,6 +56,19 @@ class InstanceRecord:
     size: int
 
 
+def _uid_filters(study_uid: str | None, series_uid: str | None,
+                 sop_instance_uid: str | None) -> tuple[list[str], list[str]]:
+    """SQL conditions on the instances table (alias i) for the UIDs given, and their
+    parameters."""
+    where, params = [], []
+    for col, value in (("i.StudyInstanceUID", study_uid), ("i.SeriesInstanceUID", series_uid),
+                       ("i.SOPInstanceUID", sop_instance_uid)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    return where, params
+
+
 def _valid_uid(uid: str) -> bool:
     return (0 < len(uid) <= 64 and set(uid) <= _UID_CHARS and not uid.startswith(".")
             and not uid.endswith(".") and ".." not in uid)
@@ -446,13 +459,7 @@ class Archive:
     # -- reading -------------------------------------------------------------------
     def instances(self, study_uid: str | None = None, series_uid: str | None = None,
                   sop_instance_uid: str | None = None) -> list[InstanceRecord]:
-        where, params = [], []
-        for col, value in (("i.StudyInstanceUID", study_uid),
-                           ("i.SeriesInstanceUID", series_uid),
-                           ("i.SOPInstanceUID", sop_instance_uid)):
-            if value is not None:
-                where.append(f"{col} = ?")
-                params.append(value)
+        where, params = _uid_filters(study_uid, series_uid, sop_instance_uid)
         sql = ('SELECT i.path, i.SOPClassUID, i.SOPInstanceUID, i.SeriesInstanceUID, '
                'i.StudyInstanceUID, p.PatientID, i.transfer_syntax_uid, i.size '
                'FROM instances i JOIN studies st ON st.StudyInstanceUID = i.StudyInstanceUID '
@@ -468,12 +475,8 @@ class Archive:
         """The image that stands for a study, series or instance (a thumbnail's): of
         the images (instances with Rows), the lowest-numbered series' middle one by
         Instance Number; None when there is no image."""
-        where, params = ["i.StudyInstanceUID = ?", "i.Rows != ''"], [study_uid]
-        for col, value in (("i.SeriesInstanceUID", series_uid),
-                           ("i.SOPInstanceUID", sop_instance_uid)):
-            if value is not None:
-                where.append(f"{col} = ?")
-                params.append(value)
+        where, params = _uid_filters(study_uid, series_uid, sop_instance_uid)
+        where.append("i.Rows != ''")
         sql = ('SELECT i.path, i.SOPClassUID, i.SOPInstanceUID, i.SeriesInstanceUID, '
                'i.StudyInstanceUID, p.PatientID, i.transfer_syntax_uid, i.size, '
                'CAST(se.SeriesNumber AS INTEGER), CAST(i.InstanceNumber AS INTEGER) '
