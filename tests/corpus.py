@@ -65,3 +65,14 @@ def find(name: str) -> Path | None:
         if p.name == name:
             return p
     return None
+
+
+def require_codec(transfer_syntax: str) -> None:
+    """Skip the calling test when this build has no codec for `transfer_syntax` (a
+    build without one of the optional libraries, e.g. -DDICOMFAST_OPENJPEG=OFF)."""
+    import pytest
+
+    from dicomfast.pixels.codecs import available_codecs
+
+    if available_codecs().get(transfer_syntax) is False:
+        pytest.skip(f"this build has no codec for {transfer_syntax}")

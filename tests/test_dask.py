@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from corpus import all_files, find
+from corpus import all_files, find, require_codec
 
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
@@ -77,6 +77,7 @@ def test_table_from_glob_and_folder(client, tmp_path):
 
 
 def test_pixels_bag_delayed_and_array(client, tmp_path):
+    require_codec("1.2.840.10008.1.2.4.90")  # one file is JPEG 2000
     names = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
              "emri_small_RLE.dcm"]
     files = [str(find(n)) for n in names]

@@ -15,7 +15,7 @@ pytest.importorskip("uvicorn")
 pydicom = pytest.importorskip("pydicom")
 urllib3 = pytest.importorskip("urllib3")
 
-from corpus import pydicom_data_dir, pydicom_test_dir  # noqa: E402
+from corpus import pydicom_data_dir, pydicom_test_dir, require_codec  # noqa: E402
 from pydicom.encaps import encapsulate  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
@@ -120,6 +120,7 @@ def uid(obj, tag):
 # -- end to end ----------------------------------------------------------------------------
 
 def test_stow_qido_wado_end_to_end(stored):
+    require_codec("1.2.840.10008.1.2.4.90")  # SOURCES holds a JPEG 2000 file
     server, studies = stored
     paths = studies["PAT-A"]
     sources = {pydicom.dcmread(p).SOPInstanceUID: p for p in paths}
@@ -177,6 +178,7 @@ def test_stow_qido_wado_end_to_end(stored):
 
 
 def test_frames_as_stored_and_transcoded(stored):
+    require_codec("1.2.840.10008.1.2.4.90")  # SOURCES holds a JPEG 2000 file
     server, studies = stored
     by_ts = {}
     for p in studies["PAT-A"]:
@@ -295,6 +297,7 @@ def test_thumbnails(stored):
     """A study's and a series' thumbnail show their representative image (the lowest
     numbered series' middle instance), an instance's its middle frame; at most 128
     pixels a side unless a viewport asks otherwise; 404 where there is no image."""
+    require_codec("1.2.840.10008.1.2.4.90")  # SOURCES holds a JPEG 2000 file
     server, studies = stored
     study = pydicom.dcmread(studies["PAT-A"][0]).StudyInstanceUID
     base = f"/studies/{study}"
