@@ -151,13 +151,13 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
         photometric = "RGB"
     if params.samples_per_pixel > 1:
         _put(out, 0x00280006, "US", 0)                      # Planar Configuration
-    _put(out, 0x00280004, "CS", photometric)                # Photometric Interpretation
     for t in (0x7FE00001, 0x7FE00002):
         if t in out:
             del out[t]
     if not target.is_encapsulated:
         data = np.ascontiguousarray(frames, dtype=frames.dtype.newbyteorder(
             "<" if target.is_little_endian else ">"))
+        _put(out, 0x00280004, "CS", photometric)            # Photometric Interpretation
         raw = data.tobytes()
         if len(raw) & 1:
             raw += b"\0"
@@ -174,7 +174,7 @@ def transcode(ds: Dataset, target_uid: str, *, threads: int | None = None,
             bits_stored=params.bits_stored, pixel_representation=params.pixel_representation,
             planar_configuration=0, photometric_interpretation=photometric,
             number_of_frames=len(frames))
-        # JPEG stores colour as YCbCr, and the data set must say so.
+        # Photometric Interpretation: the encoder says (JPEG stores colour as YCbCr).
         _put(out, 0x00280004, "CS", codec.encoded_photometric(enc_params, **encode_options))
         count = len(frames)
         encoded: list[bytes] = [b""] * count

@@ -199,18 +199,6 @@ def _jpegls_decode(mod: Any, data: Any, p: ImageParams, out: np.ndarray, strict:
         np.right_shift(signed, shift, out=signed)
 
 
-#: NEAR when none is given: DCMTK's dcmcjpls uses the same default deviation.
-JPEGLS_DEFAULT_NEAR = 2
-
-# PS3.5 §8.2.3: what JPEG-LS frames may hold, by Photometric Interpretation:
-# (samples per pixel, bits allocated allowed, near-lossless allowed).
-_JPEGLS_IMAGES = {
-    "MONOCHROME1": (1, (8, 16), True), "MONOCHROME2": (1, (8, 16), True),
-    "PALETTE COLOR": (1, (8, 16), False), "RGB": (3, (8, 16), True),
-    "YBR_FULL": (3, (8,), True),
-}
-
-
 #: The quality DCMTK's dcmcjpeg uses by default, and the subsampling it writes.
 JPEG_DEFAULT_QUALITY = 90
 _JPEG_SUBSAMPLING = {"422": "YBR_FULL_422", "444": "YBR_FULL"}
@@ -242,6 +230,18 @@ def _jpeg_photometric(p: ImageParams, *, subsampling: str = "422", **_: Any) -> 
     if p.samples_per_pixel == 1:
         return p.photometric_interpretation
     return _JPEG_SUBSAMPLING.get(subsampling, "YBR_FULL_422")
+
+
+#: NEAR when none is given: DCMTK's dcmcjpls uses the same default deviation.
+JPEGLS_DEFAULT_NEAR = 2
+
+# PS3.5 §8.2.3: what JPEG-LS frames may hold, by Photometric Interpretation:
+# (samples per pixel, bits allocated allowed, near-lossless allowed).
+_JPEGLS_IMAGES = {
+    "MONOCHROME1": (1, (8, 16), True), "MONOCHROME2": (1, (8, 16), True),
+    "PALETTE COLOR": (1, (8, 16), False), "RGB": (3, (8, 16), True),
+    "YBR_FULL": (3, (8,), True),
+}
 
 
 def _jpegls_encode_lossless(mod: Any, array: np.ndarray, p: ImageParams) -> bytes:
@@ -522,6 +522,8 @@ JPEG2000 = "1.2.840.10008.1.2.4.91"
 HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
 HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
 HTJ2K = "1.2.840.10008.1.2.4.203"
+_LIBJPEG_HINT = ("install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) and "
+                 "rebuild")
 _CHARLS_HINT = "install libcharls-dev (Debian) or charls (conda-forge) and rebuild"
 _OPENJPEG_HINT = "install libopenjp2-7-dev (Debian) or openjpeg (conda-forge) and rebuild"
 _OPENJPH_HINT = "install libopenjph-dev (Debian) or openjph (conda-forge) and rebuild"
@@ -533,11 +535,9 @@ _CODECS = [
     Codec("JPEG Lossless", (JPEG_LOSSLESS, JPEG_LOSSLESS_SV1), "dicomfast._native._ljpeg",
           "ljpeg_decode", "ljpeg_encode"),
     Codec("JPEG Baseline", (JPEG_BASELINE_8BIT,), "dicomfast._native._jpeg", "jpeg_decode",
-          "jpeg_encode", package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
-          "and rebuild", options=("as_rgb",)),
+          "jpeg_encode", package_hint=_LIBJPEG_HINT, options=("as_rgb",)),
     Codec("JPEG Extended", (JPEG_EXTENDED_12BIT,), "dicomfast._native._jpeg", "jpeg_decode",
-          package_hint="install libjpeg62-turbo-dev (Debian) or libjpeg-turbo (conda-forge) "
-          "and rebuild", options=("as_rgb",)),
+          package_hint=_LIBJPEG_HINT, options=("as_rgb",)),
     Codec("JPEG-LS Lossless", (JPEGLS_LOSSLESS,), "dicomfast._native._jpegls", "jpegls_decode",
           "jpegls_encode_lossless", package_hint=_CHARLS_HINT),
     Codec("JPEG-LS Near-Lossless", (JPEGLS_NEAR_LOSSLESS,), "dicomfast._native._jpegls",
