@@ -6,12 +6,12 @@ temporary file in the destination folder behind a Part 10 header (PS3.10 §7.1)
 built from the C-STORE-RQ and the presentation context. On Linux that file has no
 name until it is whole (O_TMPFILE, see unnamed.py), so a killed process leaves
 nothing behind; elsewhere it is a hidden ``.dicomfast-*.part``. When the last
-fragment is in, a worker thread makes it durable: fsync the file, give it its name
-``DIR/<SOPInstanceUID>.dcm`` atomically (link or rename), fsync the folder; only
-then is C-STORE-RSP Success sent. Folder fsyncs are shared by every rename that happened before one starts
-(group commit), and commits run while the next object is received, so many
-associations, or one with an asynchronous operations window, keep the disk busy
-without any acknowledgement getting ahead of its data.
+fragment is in, the committer thread (durable.py) makes it durable: fsync the
+file, give it its name ``DIR/<SOPInstanceUID>.dcm`` atomically (link or rename),
+fsync the folder; only then is C-STORE-RSP Success sent. The committer takes every
+object complete at that moment as one batch (group commit), while the next ones
+are received, so many associations, or one with an asynchronous operations window,
+keep the disk busy without any acknowledgement getting ahead of its data.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from dicomfast.net import dimse as D
 from dicomfast.net.association import AcceptedContext, Association
 from dicomfast.net.pdu import check_ae_title
 from dicomfast.net.services import unnamed
+from dicomfast.net.services.durable import Committer, Job, write_all
 from dicomfast.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -84,46 +85,6 @@ def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str,
     return (bytes(128) + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(body)) + body)
 
 
-class DirSync:
-    """fsync of one folder, shared (PS3.8 says nothing here; this is POSIX): a caller
-    needs a sync that *started* after its rename; one running sync covers every
-    caller that arrived before it began, the next covers all who waited meanwhile."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._cond = threading.Condition()
-        self._started = 0
-        self._done = 0
-        self._running = False
-
-    def sync(self) -> None:
-        with self._cond:
-            need = self._started + 1
-            while True:
-                if self._done >= need:
-                    return
-                if not self._running:
-                    self._running = True
-                    self._started += 1
-                    mine = self._started
-                    break
-                self._cond.wait()
-        ok = False
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            ok = True
-        finally:
-            with self._cond:
-                self._running = False
-                if ok:
-                    self._done = mine
-                self._cond.notify_all()
-
-
 class _Discard:
     """Drains a data set that will not be stored, then answers with a failure."""
 
@@ -140,24 +101,6 @@ class _Discard:
         pass
 
 
-def _pwrite_all(fd: int, chunks: list[Any], offset: int) -> None:
-    """Write `chunks` at `offset`, whatever partial writes the kernel makes."""
-    views = [memoryview(c).cast("B") for c in chunks if len(c)]
-    while views:
-        if _PWRITEV is not None:
-            n = _PWRITEV(fd, views[:_IOV_MAX], offset)
-        else:
-            n = os.pwrite(fd, views[0], offset)
-        offset += n
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]
-
-
-_PWRITEV = getattr(os, "pwritev", None)
-_IOV_MAX = 512
 # Bytes handed to worker threads but not yet written, per object: above HIGH the
 # association stops reading from the socket until the disk catches up to LOW, so a
 # slow disk slows the sender instead of filling memory.
@@ -168,11 +111,11 @@ _BACKLOG_LOW = 16 << 20
 class _StoreSink:
     """One C-STORE's data set on its way to disk.
 
-    All file system work (creating the temporary file, writing, fsync, rename) runs
-    in worker threads: a create or write can wait on the file system journal while
-    another object is being synced, and the event loop must keep receiving
-    meanwhile. Writes go to explicit offsets (pwritev), so chunks of one object can
-    land in any order; the commit waits for all of them.
+    No file system work runs on the event loop, which must keep receiving: a large
+    object's data goes to worker threads a megabyte at a time (a create or write
+    can wait on the file system while another object is being synced), written at
+    explicit offsets (pwritev), so its chunks can land in any order. The rest of it,
+    a small object whole, goes to the committer once all the chunks are written.
     """
 
     def __init__(self, scp: StorageSCP, assoc: Association, ctx: AcceptedContext,
@@ -181,6 +124,7 @@ class _StoreSink:
         self.sop_class, self.sop_instance = sop_class, sop_instance
         self.failed: BaseException | None = None
         self.aborted = False
+        self.committing = False
         self.size = 0
         self.fd = -1
         self.tmp = ""
@@ -235,22 +179,51 @@ class _StoreSink:
         loop = self.assoc.loop
         if self.flushes:
             await asyncio.gather(*self.flushes, return_exceptions=True)
+        if self.aborted:
+            return
+        if self.failed is not None:
+            self._answer(D.OUT_OF_RESOURCES, f"cannot store: {_reason(self.failed)}")
+            return
+        # From here the committer owns the file: no worker thread touches it any more
+        # (the flushes are done), and an abort no longer discards a complete object.
+        self.committing = True
+        job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm",
+                  os.path.basename(self.tmp))
+        self.fd, self.tmp, self.pending = -1, "", []
+        done: asyncio.Future = loop.create_future()
+        self.scp.committer.submit(job, loop, lambda j: done.done() or done.set_result(j))
+        await done
+        if job.error:
+            self._answer(D.OUT_OF_RESOURCES, f"cannot store: {os.strerror(job.error)}")
+            return
+        if self.scp.on_store is None:
+            self._answer(D.SUCCESS, None)
+            return
         try:
-            status = await loop.run_in_executor(self.scp.executor, self._commit,
-                                                self.pending, self.offset)
-        except OSError as exc:
-            self._answer(D.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}")
+            status = await loop.run_in_executor(self.scp.executor, self._hook)
         except Exception as exc:  # the user's on_store hook
             self._answer(D.PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}")
         else:
             self._answer(status, None)
+
+    def _hook(self) -> int:
+        """The user's on_store hook, in a worker thread, once the object is durable."""
+        scp = self.scp
+        obj = StoredObject(os.path.join(scp.output_dir, self.sop_instance + ".dcm"),
+                           self.sop_class, self.sop_instance, self.ctx.transfer_syntax,
+                           self.assoc.calling_ae, self.assoc.called_ae, self.size)
+        status = scp.on_store(obj)  # type: ignore[misc]
+        return D.SUCCESS if status is None else int(status)
 
     def _answer(self, status: int, comment: str | None) -> None:
         if self.assoc.abort_reason is None:
             self.assoc.respond(self.ctx.id, D.store_rsp(self.cmd, status, comment))
 
     def abort(self) -> None:
-        """The association ended inside the data set: nothing is kept."""
+        """The association ended inside the data set: nothing is kept. (Once the
+        data set is whole and being committed, the commit goes on.)"""
+        if self.committing:
+            return
         self.aborted = True
         self.pending = []
         self.scp.executor.submit(self._discard)
@@ -261,12 +234,11 @@ class _StoreSink:
     # -- worker threads --------------------------------------------------------------
     def _open(self) -> None:
         if self.fd < 0 and not self.aborted:
-            if self.scp.dir_fd >= 0:
+            if self.scp.committer.unnamed_files:
                 self.fd = unnamed.open_unnamed(self.scp.output_dir)
                 return
-            with self.scp.dir_lock:
-                self.fd, self.tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part",
-                                                     dir=self.scp.output_dir)
+            self.fd, self.tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part",
+                                                 dir=self.scp.output_dir)
 
     def _write_chunks(self, chunks: list[Any], offset: int) -> None:
         if self.failed is not None or self.aborted:
@@ -277,46 +249,10 @@ class _StoreSink:
             with self.lock:
                 self._open()
                 if self.fd >= 0:
-                    _pwrite_all(self.fd, chunks, offset)
+                    write_all(self.fd, chunks, offset)
         except OSError as exc:
             self.failed = exc
             self._discard()
-
-    def _commit(self, tail: list[Any], offset: int) -> int:
-        """The durability sequence, then the user's hook."""
-        scp = self.scp
-        if self.failed is not None:
-            self._discard()
-            raise self.failed
-        final = os.path.join(scp.output_dir, self.sop_instance + ".dcm")
-        try:
-            with self.lock:
-                self._open()
-                if self.aborted:
-                    raise OSError("association ended")
-                _pwrite_all(self.fd, tail, offset)
-                if scp.fsync:
-                    os.fsync(self.fd)
-                # Atomic: the final name shows the whole object or nothing.
-                with scp.dir_lock:
-                    if self.tmp:
-                        os.replace(self.tmp, final)
-                    else:
-                        unnamed.link_replacing(self.fd, scp.dir_fd, os.path.basename(final))
-                self.tmp = ""
-                os.close(self.fd)
-                self.fd = -1
-            if scp.fsync:
-                scp.dirsync.sync()
-        except BaseException:
-            self._discard()
-            raise
-        if scp.on_store is None:
-            return D.SUCCESS
-        obj = StoredObject(final, self.sop_class, self.sop_instance, self.ctx.transfer_syntax,
-                           self.assoc.calling_ae, self.assoc.called_ae, self.size)
-        status = scp.on_store(obj)
-        return D.SUCCESS if status is None else int(status)
 
     def _discard(self) -> None:
         with self.lock:
@@ -355,24 +291,14 @@ class StorageSCP:
         self.fsync = fsync
         self.executor = ThreadPoolExecutor(max_workers=workers,
                                            thread_name_prefix="dicomfast-store")
-        self.dirsync = DirSync(self.output_dir)
-        # Unnamed temporary files where the folder allows them; linked in through
-        # this descriptor of the folder.
-        self.dir_fd = -1
-        if unnamed.supported(self.output_dir):
-            self.dir_fd = os.open(self.output_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        # Creates and renames in one folder contend for its inode lock, on which the
-        # kernel spins; taking turns here lets the waiting threads sleep instead.
-        self.dir_lock = threading.Lock()
+        self.committer = Committer(self.output_dir, fsync=fsync)
 
     def handler(self, assoc: Association) -> StorageHandler:
         return StorageHandler(self)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
-        if self.dir_fd >= 0:
-            os.close(self.dir_fd)
-            self.dir_fd = -1
+        self.committer.close()
 
 
 class StorageHandler:
@@ -413,6 +339,10 @@ class StorageHandler:
                           "presentation context's abstract syntax", D.T_AFFECTED_SOP_CLASS)
         sink = _StoreSink(self.scp, assoc, ctx, cmd, sop_class, sop_instance)
         return sink
+
+
+def _reason(exc: BaseException) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _text(cmd: Dataset, tag: int) -> str | None:
