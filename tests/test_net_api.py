@@ -13,6 +13,7 @@ from dicomfast.net import (
     AE,
     AcceptorPolicy,
     Association,
+    AssociationAborted,
     Server,
     Settings,
     StorageSCP,
@@ -225,3 +226,62 @@ def test_settings_and_ae_title_validation():
     with pytest.raises(ValueError):
         AE("A\\B")
     assert Settings().max_pdu == 1 << 20
+
+
+def test_data_sets_sent_from_their_files(tmp_path, objects, monkeypatch):
+    """With PDUs of at least 256 KiB and no TLS, a file's data set is not read: the
+    kernel sends it from the file (sendfile) behind PDU headers written by us. The
+    stored objects equal the sent ones; with small PDUs the data goes through memory."""
+    from dicomfast.net import transport
+    from dicomfast.net.services import storescu
+
+    regions: list[transport.FileRegion] = []
+    real_load = storescu.load
+
+    def spy(src, **kw):
+        item = real_load(src, **kw)
+        if isinstance(item.data, transport.FileRegion):
+            regions.append(item.data)
+        return item
+
+    monkeypatch.setattr(storescu, "load", spy)
+    monkeypatch.setattr(storescu, "HEAD", 4096)  # so even small test files qualify
+    larger = [o for o in objects if os.path.getsize(o) > 4096]  # the others are read whole
+    assert len(larger) >= 2
+    for max_pdu, zero_copy in ((1 << 20, True), (16384, False)):
+        regions.clear()
+        out = tmp_path / f"in-{max_pdu}"
+        with AE("ZC", max_pdu=max_pdu).serve_in_background(out, host=HOST) as srv:
+            results = AE("SCU", max_pdu=max_pdu).store(HOST, srv.port, objects)
+        assert [r.status for r in results] == [0] * len(objects)
+        assert sorted(r.path for r in regions) == (sorted(map(str, larger)) if zero_copy else [])
+        for src, res in zip(objects, results, strict=True):
+            same_dataset(src, out / (res.sop_instance_uid + ".dcm"), same_syntax=True)
+
+
+def test_file_shorter_than_announced_drops_the_association(tmp_path, objects):
+    """A file that shrinks between reading its head and sending its data set: the PDU
+    header already announced the length, so the connection is dropped (no A-ABORT can
+    be framed), the SCU reports it, and the SCP keeps nothing of that object."""
+    from dicomfast.net import transport
+    from dicomfast.net.services.storescu import load
+
+    async def main(port: int) -> None:
+        item = load(objects[0])
+        size = os.path.getsize(objects[0])
+        offset = size - len(item.data)
+        region = transport.FileRegion(str(objects[0]), offset, len(item.data) + 1000)
+        assoc = await Association.request(HOST, port,
+                                          [(item.sop_class_uid, [item.transfer_syntax])],
+                                          settings=Settings(acse_timeout=5, dimse_timeout=5))
+        rq = D.store_rq(assoc.next_message_id(), item.sop_class_uid, item.sop_instance_uid,
+                        D.PRIORITY_MEDIUM, None, None)
+        with pytest.raises(AssociationAborted):
+            await assoc.send_request(1, rq, region)
+        with pytest.raises(AssociationAborted):
+            await asyncio.wait_for(assoc.send_request(1, rq, region), 5)
+
+    with AE("SHRINK").serve_in_background(tmp_path / "in", host=HOST) as srv:
+        asyncio.run(main(srv.port))
+        assert AE("CHECK").echo(HOST, srv.port) == 0  # the server lives on
+    assert os.listdir(tmp_path / "in") == []

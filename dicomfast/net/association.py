@@ -543,6 +543,9 @@ class Association:
         max_value = D.max_pdv_value(self.peer_max_pdu, self.settings.max_send_pdu)
         async with self._send_lock:
             conn = self.conn
+            if isinstance(data, transport.FileRegion):
+                await self._send_file_message(conn, context_id, raw_cmd, data, max_value)
+                return
             # A peer with a small maximum PDU length (DCMTK's default is 16 KiB) gets
             # many PDUs per data set: they go out in batches of about _SEND_BATCH
             # bytes, one write each, rather than one system call per PDU.
@@ -556,6 +559,30 @@ class Association:
                     batch, size = [], 0
             if batch:
                 await self._send_pdus(conn, batch)
+
+    async def _send_file_message(self, conn: transport.Connection | None, context_id: int,
+                                 raw_cmd: bytes, region: transport.FileRegion,
+                                 max_value: int) -> None:
+        """A message whose data set stays in a file: each PDU's headers written, then
+        its data sent from the file by the kernel (the command goes with the first)."""
+        pdus = list(D.message_pdus(context_id, raw_cmd, None, max_value))
+        with region.open() as f:
+            for head, start, take in D.data_pdu_heads(context_id, region.length, max_value):
+                pdus.append(head)
+                await self._send_pdus(conn, pdus)
+                pdus = []
+                try:
+                    sent = await conn.sendfile(f, region.offset + start, take)  # type: ignore[union-attr]
+                except (ConnectionError, RuntimeError) as exc:
+                    raise self.abort_reason or AssociationAborted(f"connection lost: {exc}") \
+                        from None
+                if sent != take:
+                    # The PDU header announced `take` bytes, so not even an A-ABORT
+                    # could be framed now: the connection is dropped.
+                    exc = AssociationAborted(f"{region.path} shrank while being sent")
+                    self.abort_reason = self.abort_reason or exc
+                    conn.abort()  # type: ignore[union-attr]
+                    raise exc
 
     async def _send_pdus(self, conn: transport.Connection | None, pdus: list[bytes]) -> None:
         if self.abort_reason is not None or conn is None or conn.closed:

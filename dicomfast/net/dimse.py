@@ -258,6 +258,22 @@ def message_pdus(context_id: int, command_bytes: bytes, data: Any,
         start += take
 
 
+def data_pdu_heads(context_id: int, total: int,
+                   max_value: int) -> Iterator[tuple[bytes, int, int]]:
+    """For message data sent from elsewhere than a buffer (a file): (header, start,
+    length) of each P-DATA-TF PDU, one PDV each, that carries data bytes
+    [start, start + length); the header is the PDU header and the PDV item header."""
+    start = 0
+    while True:
+        take = min(max_value, total - start)
+        control = CONTROL_LAST if start + take == total else 0
+        yield (_PDU_HEAD.pack(P_DATA_TF, 0, take + 6) +
+               _PDV_HEAD.pack(take + 2, context_id, control), start, take)
+        start += take
+        if start >= total:
+            return
+
+
 # Largest command set the Reassembler buffers; docs/limits.md lists it.
 MAX_COMMAND_SET = 1 << 20
 

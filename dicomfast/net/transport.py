@@ -17,7 +17,8 @@ import socket
 import ssl as _ssl
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
 
 from dicomfast.net.pdu import DEFAULT_MAX_OTHER_LEN, Framer, PDUDecodeError
 
@@ -28,6 +29,22 @@ DICOM_TLS_PORT = 2762
 # a loopback or LAN link busy with the largest PDUs we build, bounded per connection.
 _WRITE_HIGH = 4 << 20
 _WRITE_LOW = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileRegion:
+    """Message data that stays in a file until it is sent: `length` bytes of `path`
+    from `offset`. The kernel copies them from the page cache to the socket
+    (sendfile(2)); they never pass through a Python buffer."""
+    path: str
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def open(self) -> BinaryIO:
+        return open(self.path, "rb")
 
 
 class Upper(Protocol):
@@ -142,6 +159,21 @@ class Connection(asyncio.BufferedProtocol):
         kernel can make)."""
         if not self.closed and self.transport is not None:
             self.transport.write(pdu)
+
+    @property
+    def is_tls(self) -> bool:
+        return self.transport is not None and \
+            self.transport.get_extra_info("sslcontext") is not None
+
+    async def sendfile(self, file: BinaryIO, offset: int, count: int) -> int:
+        """Send `count` bytes of `file` from `offset` after what is queued, by
+        sendfile(2) where the transport allows it (plain TCP on Linux and the BSDs),
+        else read and written by asyncio. Returns the bytes sent: fewer when the
+        file ended early."""
+        if self.closed or self.transport is None:
+            raise ConnectionError("connection closed")
+        loop = asyncio.get_running_loop()
+        return await loop.sendfile(self.transport, file, offset, count)
 
     @property
     def must_wait(self) -> bool:
