@@ -8,6 +8,12 @@ DCMTK's and pynetdicom's without fsync). The SCU is timed from the first
 connection to the last response. DCMTK runs with TCP_NODELAY=1 (Debian's build
 leaves Nagle on otherwise, which caps it near 20 stores/s on loopback).
 
+pynetdicom appears twice: as a script using its fastest paths (the SCU sends
+from file paths, the SCP writes ``event.encoded_dataset()`` without decoding), the
+"pynetdicom pair" the ratios use; and as the storescu / storescp applications it
+ships, run with their defaults as a user would (they decode and re-encode each
+data set), like DCMTK's.
+
     pytest benchmarks/bench_net.py --benchmark-enable -p no:cacheprovider
     python benchmarks/bench_net.py [--rounds 3] [--sets small,large]   # the ratio table
 
@@ -147,7 +153,8 @@ ae.start_server(("127.0.0.1", int(sys.argv[1])), evt_handlers=[(evt.EVT_C_STORE,
 @contextlib.contextmanager
 def scp(kind: str, out: Path) -> Iterator[tuple[int, subprocess.Popen]]:
     """A running SCP process of `kind`: 'dcmtk', 'dcmtk-fork', 'dicomfast', 'pynetdicom'
-    (unlimited PDUs) or 'pynetdicom-16k' (its default maximum PDU, 16382 bytes)."""
+    (unlimited PDUs), 'pynetdicom-16k' (its default maximum PDU, 16382 bytes), or
+    'pynetdicom-app' (the storescp application pynetdicom ships, its defaults)."""
     port = _free_port()
     if kind.startswith("dcmtk"):
         cmd = [_dcmtk("storescp"), "-od", str(out), "+xa"]
@@ -160,6 +167,10 @@ def scp(kind: str, out: Path) -> Iterator[tuple[int, subprocess.Popen]]:
                                  "--port", str(port), "--output-dir", str(out), "--host", HOST],
                                 cwd=str(ROOT), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
+    elif kind == "pynetdicom-app":
+        proc = subprocess.Popen([sys.executable, "-m", "pynetdicom", "storescp", str(port),
+                                 "-od", str(out), "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         pdu = "16382" if kind.endswith("16k") else "0"
         proc = subprocess.Popen([sys.executable, "-c", _PYNETDICOM_SCP, str(port), str(out), pdu],
@@ -234,6 +245,16 @@ def pynetdicom_scu(port: int, files: list[Path], associations: int = 1,
         assoc.release()
 
 
+def pynetdicom_app_scu(port: int, files: list[Path], associations: int = 1) -> None:
+    """pynetdicom's own storescu application, as a user runs it (start-up included, as
+    for DCMTK's storescu)."""
+    proc = subprocess.run([sys.executable, "-m", "pynetdicom", "storescu", HOST, str(port),
+                           *map(str, files), "-q", "-td", "600"],
+                          capture_output=True, timeout=1200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pynetdicom storescu failed: {proc.stderr.decode()[-500:]}")
+
+
 # (name, SCU, SCP kind, concurrent associations)
 PAIRS: list[tuple[str, Callable[..., None], str, int]] = [
     ("DCMTK -> DCMTK", dcmtk_scu, "dcmtk", 1),
@@ -245,6 +266,8 @@ PAIRS: list[tuple[str, Callable[..., None], str, int]] = [
     ("pynetdicom -> pynetdicom", pynetdicom_scu, "pynetdicom", 1),
     ("pynetdicom -> pynetdicom, default 16 KiB PDUs",
      lambda port, files, n: pynetdicom_scu(port, files, n, max_pdu=16382), "pynetdicom-16k", 1),
+    ("pynetdicom storescu -> storescp (its applications)", pynetdicom_app_scu,
+     "pynetdicom-app", 1),
 ]
 
 
@@ -349,6 +372,7 @@ def _table(args: argparse.Namespace) -> None:
                       f"SCP {scp_cpu:.2f} s", flush=True)
         ref = runs.get("DCMTK -> DCMTK") or next(iter(runs.values()))
         pyn = runs.get("pynetdicom -> pynetdicom")
+        pyn_app = runs.get("pynetdicom storescu -> storescp (its applications)")
 
         def ratio(base: list, got: list) -> float:
             # Median over rounds of the same-round ratio: each round's pairs ran back
@@ -357,15 +381,18 @@ def _table(args: argparse.Namespace) -> None:
 
         print(f"\n{kind} set: {len(files)} objects, {size:.0f} MB; MB/s and files/s: best "
               f"of {args.rounds} rounds; ratios: median of the per-round throughput ratios")
-        print("| pair | MB/s | files/s | x DCMTK pair | x pynetdicom pair | CPU s SCU + SCP |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| pair | MB/s | files/s | x DCMTK pair | x pynetdicom pair "
+              "| x pynetdicom applications | CPU s SCU + SCP |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, got in runs.items():
             best = min(t for t, _, _ in got)
             scu_cpu = statistics.median(c for _, c, _ in got)
             scp_cpu = statistics.median(c for _, _, c in got)
             vs_pyn = f"{ratio(pyn, got):.1f}" if pyn else "-"
+            vs_app = f"{ratio(pyn_app, got):.1f}" if pyn_app else "-"
             print(f"| {name} | {size / best:.0f} | {len(files) / best:.0f} | "
-                  f"{ratio(ref, got):.2f} | {vs_pyn} | {scu_cpu:.2f} + {scp_cpu:.2f} |")
+                  f"{ratio(ref, got):.2f} | {vs_pyn} | {vs_app} | "
+                  f"{scu_cpu:.2f} + {scp_cpu:.2f} |")
         print()
 
 
