@@ -41,7 +41,7 @@ DEFAULT_TESTS=(
   tests/test_scan.py tests/test_malformed.py tests/test_read_corpus.py
   tests/test_read_sources.py tests/test_encaps.py tests/test_rle.py tests/test_ljpeg.py
   tests/test_j2k.py tests/test_jpeg.py tests/test_jpegls.py tests/test_deflate.py
-  tests/test_pixels_native.py tests/test_net_pdu.py tests/test_charset.py
+  tests/test_pixels_native.py tests/test_net_pdu.py tests/test_net_durable.py tests/test_charset.py
   tests/test_hostile.py tests/test_fuzz_regressions.py
 )
 
