@@ -84,23 +84,35 @@ def write_all(fd: int, chunks: list[Any], offset: int) -> None:
             views[0] = views[0][n:]
 
 
-def _close(job: Job) -> None:
-    if job.fd >= 0:
+def close_quietly(fd: int) -> None:
+    """Close a descriptor whose object is given up: an error closing it changes nothing."""
+    if fd >= 0:
         try:
-            os.close(job.fd)
+            os.close(fd)
         except OSError:
             pass
-        job.fd = -1
+
+
+def unlink_quietly(path: str) -> None:
+    """Remove a temporary file that may already be gone."""
+    if path:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _close(job: Job) -> None:
+    close_quietly(job.fd)
+    job.fd = -1
 
 
 def _fail(job: Job, exc: OSError, folder: str) -> None:
     job.error = exc.errno or errno.EIO
     _close(job)
     if job.tmp:
-        try:
-            os.unlink(os.path.join(folder, job.tmp))
-        except OSError:
-            pass
+        unlink_quietly(os.path.join(folder, job.tmp))
+        job.tmp = ""
 
 
 def commit_batch_py(jobs: list[Job], folder: str, dir_fd: int, unnamed_files: bool,

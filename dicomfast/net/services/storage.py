@@ -32,7 +32,13 @@ from dicomfast.net import dimse as D
 from dicomfast.net.association import AcceptedContext, Association
 from dicomfast.net.pdu import check_ae_title
 from dicomfast.net.services import unnamed
-from dicomfast.net.services.durable import Committer, Job, write_all
+from dicomfast.net.services.durable import (
+    Committer,
+    Job,
+    close_quietly,
+    unlink_quietly,
+    write_all,
+)
 from dicomfast.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -259,18 +265,9 @@ class _StoreSink:
             self._discard_locked()
 
     def _discard_locked(self) -> None:
-        if self.fd >= 0:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self.fd = -1
-        if self.tmp:
-            try:
-                os.unlink(self.tmp)
-            except OSError:
-                pass
-            self.tmp = ""
+        close_quietly(self.fd)
+        unlink_quietly(self.tmp)
+        self.fd, self.tmp = -1, ""
 
 
 class StorageSCP:
