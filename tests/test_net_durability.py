@@ -9,6 +9,7 @@ figure is 1,000).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -77,7 +78,10 @@ class KilledSCP:
             self.proc.wait(10)
 
 
-def test_acknowledged_objects_survive_sigkill(tmp_path):
+@pytest.mark.parametrize("associations", [1, 3])
+def test_acknowledged_objects_survive_sigkill(tmp_path, associations):
+    """One association with an operations window, or several at once: either way the
+    SCP commits objects in batches (group commit), and a kill can land inside one."""
     sent = make_objects(tmp_path / "sent", ("CT_small.dcm",), copies=N)
     uid_of = {str(p): str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
               for p in sent}
@@ -97,9 +101,19 @@ def test_acknowledged_objects_survive_sigkill(tmp_path):
                 if res.ok:
                     acked.add(res.source)
 
-            try:
-                ae.store(HOST, scp.port, remaining, on_result=on_result)
-            except (DicomfastError, OSError):
+            parts = [remaining[i::associations] for i in range(associations)]
+
+            async def store_parts(parts=parts, on_result=on_result) -> list:
+                return await asyncio.gather(
+                    *(ae.store_async(HOST, scp.port, part, on_result=on_result)
+                      for part in parts if part), return_exceptions=True)
+
+            failures = [r for r in asyncio.run(store_parts())
+                        if isinstance(r, BaseException)]
+            for exc in failures:
+                if not isinstance(exc, (DicomfastError, OSError)):
+                    raise exc
+            if failures:
                 time.sleep(0.05)  # refused while the SCP restarts
             remaining = [p for p in remaining if p not in acked]
     finally:
@@ -125,4 +139,4 @@ def test_acknowledged_objects_survive_sigkill(tmp_path):
         # each killed process, so nothing is left over to clean up.
         assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
     print(f"\n{N} objects, {len(acked)} acknowledged, {scp.kills} SIGKILLs, "
-          f"{attempts} associations")
+          f"{attempts} rounds of {associations} association(s)")
