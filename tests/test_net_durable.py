@@ -98,11 +98,20 @@ def test_native_refuses_named_temporary_files(tmp_path):
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_committer_reports_each_job_on_its_loop(tmp_path, native):
+def test_committer_reports_each_job_on_its_loop(tmp_path, native, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()
+    monkeypatch.setattr(durable, "MAX_BATCH", 4)
     committer = Committer(str(folder), native=native)
     assert committer.native == (native and NATIVE and committer.unnamed_files)
+    sizes: list[int] = []
+    commit = committer._commit
+
+    def counted(jobs: list[Job]) -> None:
+        sizes.append(len(jobs))
+        commit(jobs)
+
+    committer._commit = counted  # type: ignore[method-assign]
 
     async def main() -> list[Job]:
         loop = asyncio.get_running_loop()
@@ -124,6 +133,7 @@ def test_committer_reports_each_job_on_its_loop(tmp_path, native):
         jobs = asyncio.run(main())
     finally:
         committer.close()
+    assert sum(sizes) == 42 and max(sizes) <= 4   # every job, in batches of at most 4
     bad, after = jobs[-2], jobs[-1]
     assert bad.error == errno.EIO and bad.fd == -1 and after.error == 0
     for i, job in enumerate(jobs[:40]):

@@ -172,6 +172,11 @@ def _link_replacing(job: Job, dir_fd: int) -> None:
         raise
 
 
+#: Objects per batch at most: a batch holds a file descriptor for each of its objects
+#: at once, and 64 associations with full operations windows would otherwise ask for
+#: a thousand. The rest wait for the next batch.
+MAX_BATCH = 64
+
 #: The callback a submitter gets once its job is done (on its own event loop).
 Done = Callable[[Job], None]
 
@@ -214,7 +219,7 @@ class Committer:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while batch[-1] is not None:
+            while batch[-1] is not None and len(batch) < MAX_BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
