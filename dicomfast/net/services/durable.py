@@ -143,7 +143,7 @@ def commit_batch_py(jobs: list[Job], folder: str, dir_fd: int, unnamed_files: bo
                 os.replace(job.tmp, job.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
                 job.tmp = ""
             else:
-                _link_replacing(job, dir_fd)
+                unnamed.link_replacing(job.fd, dir_fd, job.name, job.spare)
             _close(job)
         except OSError as exc:
             _fail(job, exc, folder)
@@ -154,22 +154,6 @@ def commit_batch_py(jobs: list[Job], folder: str, dir_fd: int, unnamed_files: bo
             for job in jobs:
                 if job.error == 0:
                     job.error = exc.errno or errno.EIO
-
-
-def _link_replacing(job: Job, dir_fd: int) -> None:
-    """Link the unnamed file as job.name, replacing an older file of that name
-    atomically: through job.spare, which only a crash between two calls can leave."""
-    try:
-        unnamed.link(job.fd, dir_fd, job.name)
-        return
-    except FileExistsError:
-        pass
-    unnamed.link(job.fd, dir_fd, job.spare)
-    try:
-        os.replace(job.spare, job.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        os.unlink(job.spare, dir_fd=dir_fd)
-        raise
 
 
 #: Objects per batch at most: a batch holds a file descriptor for each of its objects

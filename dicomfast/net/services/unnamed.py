@@ -35,21 +35,20 @@ def link(fd: int, dir_fd: int, name: str) -> None:
     os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
-def link_replacing(fd: int, dir_fd: int, name: str) -> None:
-    """As `link`, replacing whatever `name` is now, atomically: linked under a hidden
-    temporary name first, then renamed over it. Only the moment between the two calls
-    can leave that temporary name behind."""
+def link_replacing(fd: int, dir_fd: int, name: str, spare: str) -> None:
+    """As `link`, replacing whatever `name` is now, atomically: linked under the free
+    hidden name `spare` first, then renamed over it. Only the moment between the two
+    calls can leave `spare` behind."""
     try:
         link(fd, dir_fd, name)
         return
     except FileExistsError:
         pass
-    tmp = f".dicomfast-{secrets.token_hex(8)}.part"
-    link(fd, dir_fd, tmp)
+    link(fd, dir_fd, spare)
     try:
-        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        os.replace(spare, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        os.unlink(tmp, dir_fd=dir_fd)
+        os.unlink(spare, dir_fd=dir_fd)
         raise
 
 
