@@ -84,6 +84,15 @@ def write_all(fd: int, chunks: list[Any], offset: int) -> None:
             views[0] = views[0][n:]
 
 
+def create_file(folder: str, unnamed_files: bool) -> tuple[int, str]:
+    """A new file for an object in `folder`: (descriptor, "") for an unnamed one, or
+    (descriptor, name) of a hidden named temporary file."""
+    if unnamed_files:
+        return unnamed.open_unnamed(folder), ""
+    fd, path = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=folder)
+    return fd, os.path.basename(path)
+
+
 def close_quietly(fd: int) -> None:
     """Close a descriptor whose object is given up: an error closing it changes nothing."""
     if fd >= 0:
@@ -125,12 +134,7 @@ def commit_batch_py(jobs: list[Job], folder: str, dir_fd: int, unnamed_files: bo
     for job in jobs:
         try:
             if job.fd < 0:
-                if unnamed_files:
-                    job.fd = unnamed.open_unnamed(folder)
-                else:
-                    job.fd, path = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part",
-                                                    dir=folder)
-                    job.tmp = os.path.basename(path)
+                job.fd, job.tmp = create_file(folder, unnamed_files)
             write_all(job.fd, job.chunks, job.offset)
             live.append(job)
         except OSError as exc:

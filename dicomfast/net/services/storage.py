@@ -20,7 +20,6 @@ import asyncio
 import os
 import re
 import struct
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,11 +30,11 @@ from dicomfast.dataset import Dataset
 from dicomfast.net import dimse as D
 from dicomfast.net.association import AcceptedContext, Association
 from dicomfast.net.pdu import check_ae_title
-from dicomfast.net.services import unnamed
 from dicomfast.net.services.durable import (
     Committer,
     Job,
     close_quietly,
+    create_file,
     unlink_quietly,
     write_all,
 )
@@ -193,8 +192,7 @@ class _StoreSink:
         # From here the committer owns the file: no worker thread touches it any more
         # (the flushes are done), and an abort no longer discards a complete object.
         self.committing = True
-        job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm",
-                  os.path.basename(self.tmp))
+        job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm", self.tmp)
         self.fd, self.tmp, self.pending = -1, "", []
         done: asyncio.Future = loop.create_future()
         self.scp.committer.submit(job, loop, lambda j: done.done() or done.set_result(j))
@@ -240,11 +238,8 @@ class _StoreSink:
     # -- worker threads --------------------------------------------------------------
     def _open(self) -> None:
         if self.fd < 0 and not self.aborted:
-            if self.scp.committer.unnamed_files:
-                self.fd = unnamed.open_unnamed(self.scp.output_dir)
-                return
-            self.fd, self.tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part",
-                                                 dir=self.scp.output_dir)
+            self.fd, self.tmp = create_file(self.scp.output_dir,
+                                            self.scp.committer.unnamed_files)
 
     def _write_chunks(self, chunks: list[Any], offset: int) -> None:
         if self.failed is not None or self.aborted:
@@ -266,7 +261,8 @@ class _StoreSink:
 
     def _discard_locked(self) -> None:
         close_quietly(self.fd)
-        unlink_quietly(self.tmp)
+        if self.tmp:
+            unlink_quietly(os.path.join(self.scp.output_dir, self.tmp))
         self.fd, self.tmp = -1, ""
 
 
