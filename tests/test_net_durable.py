@@ -145,3 +145,128 @@ def test_committer_reports_each_job_on_its_loop(tmp_path, native, monkeypatch):
     assert (folder / "after.dcm").read_bytes() == b"after"
     assert not (folder / "bad.dcm").exists()
     assert not [n for n in os.listdir(folder) if n.startswith(".")]
+
+
+# -- direct I/O ------------------------------------------------------------------------------
+
+def _resident_pages(path: str) -> list[bool]:
+    """Which pages of `path` are in the page cache (mincore(2) on a private mapping,
+    which reports the file's own pages until they are written to)."""
+    import ctypes
+    import mmap
+
+    size = os.path.getsize(path)
+    if size == 0:
+        return []
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    try:
+        pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+        vec = (ctypes.c_ubyte * pages)()
+        anchor = ctypes.c_char.from_buffer(m)
+        try:
+            rc = libc.mincore(ctypes.c_void_p(ctypes.addressof(anchor)),
+                              ctypes.c_size_t(size), vec)
+        finally:
+            del anchor
+        assert rc == 0, os.strerror(ctypes.get_errno())
+        return [bool(v & 1) for v in vec]
+    finally:
+        m.close()
+
+
+def _direct_io_supported(folder: str) -> bool:
+    try:
+        fd = os.open(os.path.join(folder, ".probe"), os.O_CREAT | os.O_WRONLY | os.O_DIRECT)
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    os.unlink(os.path.join(folder, ".probe"))
+    return True
+
+
+# Sizes around the 4 KiB blocks direct I/O writes whole, and one larger than the
+# staging buffer (written buffered).
+_DIRECT_SIZES = [0, 1, 4095, 4096, 4097, 3 * 4096 + 17, 60_000, 200_000]
+_STAGE = 128 << 10
+
+
+def test_direct_io_leaves_every_size_exact(tmp_path):
+    """Whole objects through the staging buffer, split into chunks at odd places,
+    beside an object a writer thread has started (buffered, at its offset): every
+    file is its bytes exactly, and the staged ones never went through the page cache."""
+    import mmap
+
+    if not NATIVE:
+        pytest.skip("the native group commit is built on Linux only")
+    folder, dir_fd = _folder(tmp_path, "direct")
+    if not _direct_io_supported(folder):
+        os.close(dir_fd)
+        pytest.skip("this file system has no direct I/O (O_DIRECT)")
+    expected = {}
+    jobs = []
+    for size in _DIRECT_SIZES:
+        data = os.urandom(size)
+        cuts = [0, size // 3, size // 3 + 1, size - 5, size]
+        cuts = sorted({min(max(c, 0), size) for c in cuts})
+        chunks = [memoryview(data)[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        jobs.append(Job(-1, chunks, 0, f"{size}.dcm"))
+        expected[f"{size}.dcm"] = data
+    started = unnamed.open_unnamed(folder)
+    os.pwrite(started, b"x" * 5000, 0)
+    jobs.append(Job(started, [b"y" * 3000], 5000, "started.dcm"))
+    expected["started.dcm"] = b"x" * 5000 + b"y" * 3000
+    stage = mmap.mmap(-1, _STAGE)
+    try:
+        before = _open_fds()
+        durable._durable.commit_batch(jobs, dir_fd, True, stage)
+        assert _open_fds() == before - 1
+    finally:
+        os.close(dir_fd)
+        stage.close()
+    assert [job.error for job in jobs] == [0] * len(jobs)
+    assert sorted(os.listdir(folder)) == sorted(expected)
+    for size in _DIRECT_SIZES:   # before anything reads the files back
+        whole_blocks = size // 4096 if size <= _STAGE else 0
+        resident = _resident_pages(os.path.join(folder, f"{size}.dcm"))
+        assert not any(resident[:whole_blocks]), size   # written past the page cache
+        if size > _STAGE:
+            assert all(resident), size   # too large to stage: buffered, like the rest
+    for name, data in expected.items():
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+            assert f.read() == data, name
+        assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_buffered_commit_fills_the_page_cache(tmp_path):
+    """The control for the test above: without a staging buffer the same objects are
+    written through the page cache (so mincore does see written pages)."""
+    if not NATIVE:
+        pytest.skip("the native group commit is built on Linux only")
+    folder, dir_fd = _folder(tmp_path, "buffered")
+    data = os.urandom(60_000)
+    try:
+        durable._durable.commit_batch([Job(-1, [data], 0, "a.dcm")], dir_fd, True, None)
+    finally:
+        os.close(dir_fd)
+    assert all(_resident_pages(os.path.join(folder, "a.dcm")))
+
+
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_committer_direct_io_option(tmp_path, direct_io):
+    committer = Committer(str(tmp_path), direct_io=direct_io)
+    try:
+        assert committer.direct_io == (direct_io and committer.native)
+
+        async def main() -> Job:
+            fut = asyncio.get_running_loop().create_future()
+            committer.submit(Job(-1, [b"z" * 10_000], 0, "z.dcm"), asyncio.get_running_loop(),
+                             fut.set_result)
+            return await fut
+
+        job = asyncio.run(main())
+    finally:
+        committer.close()
+    assert job.error == 0 and (tmp_path / "z.dcm").read_bytes() == b"z" * 10_000

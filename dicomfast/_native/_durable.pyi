@@ -1,5 +1,7 @@
 from typing import Any
 
 available: bool
+DIRECT_ALIGN: int
 
-def commit_batch(jobs: list[Any], dir_fd: int, do_fsync: bool) -> None: ...
+def commit_batch(jobs: list[Any], dir_fd: int, do_fsync: bool,
+                 stage: Any = None) -> None: ...

@@ -275,7 +275,8 @@ class AE:
     async def start_storage_scp(self, output_dir: str | os.PathLike, *, port: int = 0,
                                 host: str | None = None,
                                 on_store: Callable[[StoredObject], int | None] | None = None,
-                                fsync: bool = True, max_associations: int = 64,
+                                fsync: bool = True, direct_io: bool = True,
+                                max_associations: int = 64,
                                 ssl: _ssl.SSLContext | None = None,
                                 accept_any_sop_class: bool = False,
                                 called_ae_required: bool = False,
@@ -284,7 +285,7 @@ class AE:
         :class:`~dicomfast.net.services.storage.StorageSCP`). ``port=0`` picks a free
         port (``server.port``). ``called_ae_required``: refuse associations not
         addressed to this AE title (A-ASSOCIATE-RJ, called-AE-title-not-recognized)."""
-        scp = StorageSCP(output_dir, on_store=on_store, fsync=fsync)
+        scp = StorageSCP(output_dir, on_store=on_store, fsync=fsync, direct_io=direct_io)
 
         def abstract(uid: str) -> bool:
             return uid == VERIFICATION or accept_any_sop_class or is_storage_sop_class(uid)

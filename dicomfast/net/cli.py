@@ -101,7 +101,8 @@ def store(host: str, port: int, paths: Sequence[str], aet: str = _DEFAULT_AET,
 
 
 def storescp(port: int, output_dir: str, aet: str = _DEFAULT_AET, *, host: str | None = None,
-             fsync: bool = True, max_associations: int = 64, require_called_aet: bool = False,
+             fsync: bool = True, direct_io: bool = True, max_associations: int = 64,
+             require_called_aet: bool = False,
              tls_cert: str | None = None, tls_key: str | None = None,
              network_timeout: float = 60.0, max_pdu: int = 1 << 20) -> int:
     """Storage SCP (also answers C-ECHO) writing OUTPUT_DIR/<SOPInstanceUID>.dcm; runs
@@ -117,6 +118,7 @@ def storescp(port: int, output_dir: str, aet: str = _DEFAULT_AET, *, host: str |
 
     async def main() -> None:
         server = await ae.start_storage_scp(output_dir, port=port, host=host, fsync=fsync,
+                                            direct_io=direct_io,
                                             max_associations=max_associations, ssl=ssl_ctx,
                                             called_ae_required=require_called_aet)
         await serve_until_stopped(server, f"dicomfast storescp: {aet} listening on port "
@@ -177,10 +179,13 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--network-timeout", type=float, default=60.0)
     p.add_argument("--no-fsync", action="store_true",
                    help="do not fsync (faster; an acknowledged object may be lost on a crash)")
+    p.add_argument("--no-direct-io", action="store_true",
+                   help="write small objects through the page cache instead of by direct I/O")
     p.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.set_defaults(net_main=lambda a: storescp(
         a.port, a.output_dir, a.aet, host=a.host, fsync=not a.no_fsync,
+        direct_io=not a.no_direct_io,
         max_associations=a.max_associations, require_called_aet=a.require_called_aet,
         tls_cert=a.tls_cert, tls_key=a.tls_key, network_timeout=a.network_timeout,
         max_pdu=a.max_pdu))

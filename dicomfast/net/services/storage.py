@@ -272,19 +272,22 @@ class StorageSCP:
     ``on_store(StoredObject) -> int | None`` is called in a worker thread once the
     object is durable at ``object.path``; it may move the file elsewhere, and its
     return value (None: Success) is the status the SCU gets. ``fsync=False`` trades
-    the durability guarantee for speed (tests on tmpfs, caches).
+    the durability guarantee for speed (tests on tmpfs, caches). ``direct_io``
+    (Linux): objects smaller than a megabyte go to the device past the page cache
+    (O_DIRECT, see durable.py); False writes them through the page cache, where
+    an ``on_store`` hook that reads each file back finds it in memory.
     """
 
     def __init__(self, output_dir: str | os.PathLike, *,
                  on_store: Callable[[StoredObject], int | None] | None = None,
-                 fsync: bool = True, workers: int = 16):
+                 fsync: bool = True, workers: int = 16, direct_io: bool = True):
         self.output_dir = os.path.abspath(os.fspath(output_dir))
         os.makedirs(self.output_dir, exist_ok=True)
         self.on_store = on_store
         self.fsync = fsync
         self.executor = ThreadPoolExecutor(max_workers=workers,
                                            thread_name_prefix="dicomfast-store")
-        self.committer = Committer(self.output_dir, fsync=fsync)
+        self.committer = Committer(self.output_dir, fsync=fsync, direct_io=direct_io)
 
     def handler(self, assoc: Association) -> StorageHandler:
         return StorageHandler(self)
