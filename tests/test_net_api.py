@@ -228,12 +228,27 @@ def test_settings_and_ae_title_validation():
     assert Settings().max_pdu == 1 << 20
 
 
-def test_data_sets_sent_from_their_files(tmp_path, objects, monkeypatch):
+@pytest.mark.parametrize("socket_takes", ["everything", "pieces"])
+def test_data_sets_sent_from_their_files(tmp_path, objects, monkeypatch, socket_takes):
     """With PDUs of at least 256 KiB and no TLS, a file's data set is not read: the
     kernel sends it from the file (sendfile) behind PDU headers written by us. The
-    stored objects equal the sent ones; with small PDUs the data goes through memory."""
+    stored objects equal the sent ones; with small PDUs the data goes through memory.
+    "pieces": the socket takes a few KiB at a time and then is full, so each region
+    is finished by asyncio's sendfile after what went out at once."""
     from dicomfast.net import transport
     from dicomfast.net.services import storescu
+
+    if socket_takes == "pieces":
+        real_sendfile = transport._os_sendfile
+        calls = [0]
+
+        def sendfile_in_pieces(out, src, offset, count):
+            calls[0] += 1
+            if calls[0] % 2 == 0:
+                raise BlockingIOError
+            return real_sendfile(out, src, offset, min(count, 3000))
+
+        monkeypatch.setattr(transport, "_os_sendfile", sendfile_in_pieces)
 
     regions: list[transport.FileRegion] = []
     real_load = storescu.load

@@ -13,6 +13,7 @@ registered "dicom-tls" port) is enabled by passing an :class:`ssl.SSLContext`.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl as _ssl
 import time
@@ -24,6 +25,8 @@ from dicomfast.net.pdu import DEFAULT_MAX_OTHER_LEN, Framer, PDUDecodeError
 
 #: The IANA port for DICOM over TLS (PS3.15 §B.1); plain DICOM uses 104 or any other.
 DICOM_TLS_PORT = 2762
+
+_os_sendfile = getattr(os, "sendfile", None)
 
 # Bytes queued in the transport before writers wait (pause_writing): enough to keep
 # a loopback or LAN link busy with the largest PDUs we build, bounded per connection.
@@ -172,8 +175,39 @@ class Connection(asyncio.BufferedProtocol):
         file ended early."""
         if self.closed or self.transport is None:
             raise ConnectionError("connection closed")
+        sent, ended = self._sendfile_now(file, offset, count)
+        if sent == count or ended:
+            return sent
         loop = asyncio.get_running_loop()
-        return await loop.sendfile(self.transport, file, offset, count)
+        return sent + await loop.sendfile(self.transport, file, offset + sent, count - sent)
+
+    def _sendfile_now(self, file: BinaryIO, offset: int, count: int) -> tuple[int, bool]:
+        """As much of the region as the socket takes right now: (bytes sent, whether
+        the file ended). With nothing queued in the transport, the socket is ours
+        until the next await, so no other write can come between. This is usually
+        the whole region, and saves asyncio's sendfile its set-up: pausing and
+        resuming reading and a wait for an empty buffer, about a fifth of a storage
+        SCU's event loop time per object."""
+        transport = self.transport
+        if (_os_sendfile is None or self.is_tls or transport is None
+                or transport.is_closing() or transport.get_write_buffer_size()):
+            return 0, False
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return 0, False
+        out, src = sock.fileno(), file.fileno()
+        sent = 0
+        while sent < count:
+            try:
+                n = _os_sendfile(out, src, offset + sent, count - sent)
+            except (BlockingIOError, InterruptedError):
+                return sent, False
+            except OSError:
+                return sent, False   # asyncio's sendfile meets it again and reports it
+            if n == 0:
+                return sent, True
+            sent += n
+        return sent, False
 
     @property
     def must_wait(self) -> bool:
