@@ -251,15 +251,15 @@ def test_data_sets_sent_from_their_files(tmp_path, objects, monkeypatch, socket_
         monkeypatch.setattr(transport, "_os_sendfile", sendfile_in_pieces)
 
     regions: list[transport.FileRegion] = []
-    real_load = storescu.load
+    real_load_many = storescu.load_many
 
-    def spy(src, **kw):
-        item = real_load(src, **kw)
-        if isinstance(item.data, transport.FileRegion):
-            regions.append(item.data)
-        return item
+    def spy(sources, **kw):
+        items = real_load_many(sources, **kw)
+        regions.extend(item.data for item in items
+                       if isinstance(getattr(item, "data", None), transport.FileRegion))
+        return items
 
-    monkeypatch.setattr(storescu, "load", spy)
+    monkeypatch.setattr(storescu, "load_many", spy)
     monkeypatch.setattr(storescu, "HEAD", 4096)  # so even small test files qualify
     larger = [o for o in objects if os.path.getsize(o) > 4096]  # the others are read whole
     assert len(larger) >= 2
@@ -300,3 +300,30 @@ def test_file_shorter_than_announced_drops_the_association(tmp_path, objects):
         asyncio.run(main(srv.port))
         assert AE("CHECK").echo(HOST, srv.port) == 0  # the server lives on
     assert os.listdir(tmp_path / "in") == []
+
+
+@pytest.mark.parametrize("max_pdu", [1 << 20, 16384])   # heads read in batches, or one by one
+def test_unreadable_sources_fail_alone(tmp_path, objects, monkeypatch, max_pdu):
+    """Among readable files, a missing one, a folder and a file that is no DICOM each
+    get their own "cannot read" result, in their place; the others are stored."""
+    from dicomfast.net.services import storescu
+
+    monkeypatch.setattr(storescu, "_LOAD_BATCH", 2)   # so the bad ones fall in several batches
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"\x00" * 300 + b"not DICOM at all")
+    sources = [objects[0], tmp_path / "missing.dcm", objects[1], tmp_path, junk, objects[2]]
+    good = [storescu.load(o) for o in objects]
+    contexts = storescu.contexts_for((g.sop_class_uid, g.transfer_syntax) for g in good)
+
+    async def main(port: int) -> list:
+        async with await Association.request(HOST, port, contexts,
+                                             settings=Settings(max_pdu=max_pdu)) as assoc:
+            return await storescu.send_all(assoc, iter(sources))
+
+    out = tmp_path / "in"
+    with AE("BAD", max_pdu=max_pdu).serve_in_background(out, host=HOST) as srv:
+        results = asyncio.run(main(srv.port))
+    assert [r.ok for r in results] == [True, False, True, False, False, True]
+    for res in (results[1], results[3], results[4]):
+        assert res.status is None and res.error.startswith("cannot read"), res
+    assert sorted(os.listdir(out)) == sorted(g.sop_instance_uid + ".dcm" for g in good)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -31,15 +32,21 @@ try:
     from dicomfast._native import _fileio  # (a package import: the layering linter sees it)
 
     read_head = _fileio.read_head
+    read_heads = _fileio.read_heads
 except ImportError:  # a build without it: every file is read whole
     def read_head(path: str, limit: int) -> tuple[bytes, int] | None:
         return None
+
+    def read_heads(paths: list[Any], limit: int) -> list[Any]:
+        return [None] * len(paths)
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
 _NATIVE = (EXPLICIT_VR_LE, IMPLICIT_VR_LE)
 #: Bytes read from each file for its File Meta when the rest is sent from the file.
 HEAD = 16 << 10
+# Files whose heads one worker thread reads in one go, ahead of sending them.
+_LOAD_BATCH = 16
 # Sending from the file pays per PDU (a header write, then a sendfile); below this
 # much data per PDU (DCMTK's default 16 KiB, say) copying through memory is cheaper.
 _ZERO_COPY_MIN_PDV = 256 << 10
@@ -142,10 +149,37 @@ def load(source: str | os.PathLike | Dataset, *, zero_copy: bool = False) -> Out
                     IMPLICIT_VR_LE if implicit else EXPLICIT_VR_LE, None, ds)
 
 
+def load_many(sources: list[Any], *, zero_copy: bool = False) -> list[Outgoing | Exception]:
+    """load() of each source, or the exception that stopped it. With `zero_copy`
+    the heads of all the files are read in one native batch (no GIL hand-over per
+    file), so that one trip to a worker thread serves many objects."""
+    heads: list[Any] = [None] * len(sources)
+    if zero_copy:
+        paths = [i for i, src in enumerate(sources) if not isinstance(src, Dataset)]
+        if paths:
+            got = read_heads([os.fspath(sources[i]) for i in paths], HEAD)
+            for i, head in zip(paths, got, strict=True):
+                heads[i] = head
+    out: list[Outgoing | Exception] = []
+    for src, head in zip(sources, heads, strict=True):
+        try:
+            if isinstance(head, OSError):
+                raise head
+            item = _region_from_head(os.fspath(src), head) if head is not None else None
+            out.append(item if item is not None else load(src))
+        except Exception as exc:  # reported per object by the caller
+            out.append(exc)
+    return out
+
+
 def _load_region(path: str) -> Outgoing | None:
     """load() of a file whose data set is sent from the file, or None when it is
     small, has no usable File Meta, or its File Meta does not fit in the head."""
-    got = read_head(path, HEAD)
+    return _region_from_head(path, read_head(path, HEAD))
+
+
+def _region_from_head(path: str, got: tuple[bytes, int] | None) -> Outgoing | None:
+    """_load_region once the head is read (`got`: read_head's result)."""
     if got is None:
         return None
     head, size = got
@@ -236,7 +270,7 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
                    priority: int = D.PRIORITY_MEDIUM,
                    move_originator: tuple[str, int] | None = None) -> list[StoreResult]:
     """C-STORE every source over `assoc`, keeping up to the negotiated window of
-    requests outstanding; the next file is read while the previous one is sent.
+    requests outstanding; the next files are read while these are sent.
     Results come back in the order of `sources`; `on_result` sees each as it completes.
     `move_originator`: (AE title, message ID) of the C-MOVE these stores serve, put
     in each request (PS3.7 §9.3.1.1, Move Originator AE Title / Message ID)."""
@@ -269,37 +303,44 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
     conn = assoc.conn
     zero_copy = conn is not None and not conn.is_tls and _ZERO_COPY_MIN_PDV <= \
         D.max_pdv_value(assoc.peer_max_pdu, assoc.settings.max_send_pdu)
+    # Objects sent from their files are loaded in batches (only their heads are
+    # read); objects read whole, one at a time, so that few are in memory at once.
+    batch_size = _LOAD_BATCH if zero_copy else 1
 
-    def load_one(src: Any) -> Outgoing | StoreResult:
-        try:
-            return load(src, zero_copy=zero_copy)
-        except (OSError, DicomfastError, AttributeError, KeyError, ValueError) as exc:
-            name = str(src) if not isinstance(src, Dataset) else "<dataset>"
-            return StoreResult(name, "", None, f"cannot read: {exc}")
+    def load_batch(srcs: list[Any]) -> list[Outgoing | StoreResult]:
+        out: list[Outgoing | StoreResult] = []
+        for src, item in zip(srcs, load_many(srcs, zero_copy=zero_copy), strict=True):
+            if isinstance(item, (OSError, DicomfastError, AttributeError, KeyError,
+                                 ValueError)):
+                name = str(src) if not isinstance(src, Dataset) else "<dataset>"
+                out.append(StoreResult(name, "", None, f"cannot read: {item}"))
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                out.append(item)
+        return out
 
     it = iter(sources)
-    index = -1
-    nxt = next(it, None)
-    pending_load = loop.run_in_executor(None, load_one, nxt) if nxt is not None else None
-    while pending_load is not None:
-        item = await pending_load
-        index += 1
-        nxt = next(it, None)
-        pending_load = loop.run_in_executor(None, load_one, nxt) if nxt is not None else None
+
+    def next_batch() -> asyncio.Future | None:
+        srcs = list(itertools.islice(it, batch_size))
+        return loop.run_in_executor(None, load_batch, srcs) if srcs else None
+
+    async def send_one(item: Outgoing | StoreResult, index: int) -> None:
         if isinstance(item, StoreResult):
             record(index, item)
-            continue
+            return
         if assoc.abort_reason is not None:
             record(index, StoreResult(item.source, item.sop_instance_uid, None,
                                       str(assoc.abort_reason)))
-            continue
+            return
         chosen = choose(assoc, item)
         if chosen is None:
             record(index, StoreResult(
                 item.source, item.sop_instance_uid, None,
                 f"no accepted presentation context for {item.sop_class_uid} in "
                 f"{item.transfer_syntax} or an uncompressed syntax"))
-            continue
+            return
         ctx_id, convert = chosen
         try:
             data = reencode(item, assoc.contexts[ctx_id].transfer_syntax) if convert \
@@ -307,7 +348,7 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
         except (DicomfastError, OSError, ValueError) as exc:
             record(index, StoreResult(item.source, item.sop_instance_uid, None,
                                       f"cannot re-encode: {exc}"))
-            continue
+            return
         res = StoreResult(item.source, item.sop_instance_uid, None, size=len(data))
         rq = D.store_rq(assoc.next_message_id(), item.sop_class_uid, item.sop_instance_uid,
                         priority, origin_ae, origin_id)
@@ -316,12 +357,22 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
         except AssociationError as exc:
             res.error = str(exc)
             record(index, res)
-            continue
+            return
         del data, item
         in_flight.append(asyncio.ensure_future(settle(index, fut, res)))
         while len(in_flight) >= window:
             await in_flight.pop(0)
+
+    index = -1
+    pending_load = next_batch()
+    while pending_load is not None:
+        batch = await pending_load
+        pending_load = next_batch()   # the next batch is read while this one is sent
+        for item in batch:
+            index += 1
+            await send_one(item, index)
     for task in in_flight:
         await task
     results.sort(key=lambda pair: pair[0])
     return [res for _, res in results]
+
