@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dicomfast.net.statemachine import (
+    PLAIN,
     Effect,
     Event,
     InvalidEventError,
@@ -66,6 +67,31 @@ def test_cell(evt, sta):
 
 def test_every_cell_is_covered():
     assert len(EXPECTED) == 19 * 13
+
+
+@pytest.mark.parametrize("evt,sta", sorted(EXPECTED))
+@pytest.mark.parametrize("requestor", [True, False])
+def test_precomputed_transitions_equal_the_general_path(evt, sta, requestor):
+    """Transitions handle() takes ready-made (P-DATA among them) are exactly what the
+    tables give; `quiet` is True exactly when nothing loud is asked for."""
+    if EXPECTED[(evt, sta)] is None:
+        return
+    worked = _machine(sta, requestor)._handle(Event(evt), State(sta), True, None, True)
+    loud = (Effect.SEND_ABORT | Effect.SEND_RELEASE_RQ | Effect.SEND_RELEASE_RP
+            | Effect.START_ARTIM | Effect.STOP_ARTIM | Effect.INDICATE_ABORT
+            | Effect.INDICATE_P_ABORT | Effect.CLOSE_TRANSPORT)
+    assert worked.quiet == (not worked.effects & loud and worked.next_state != State.STA1)
+    m = _machine(sta, requestor)
+    artim = m.artim
+    t = m.handle(Event(evt))
+    if (Event(evt), State(sta)) in PLAIN:
+        assert t is PLAIN[(Event(evt), State(sta))]
+        assert t == worked and t.quiet and m.artim == artim
+    assert m.state == worked.next_state
+
+
+def test_data_transfer_is_precomputed():
+    assert {(Event.EVT9, State.STA6), (Event.EVT10, State.STA6)} <= set(PLAIN)
 
 
 def test_ae6_acceptable_and_not():

@@ -22,7 +22,13 @@ from dicomfast.errors import AssociationError, DIMSEError
 from dicomfast.net import dimse as D
 from dicomfast.net import pdu as P
 from dicomfast.net import transport
-from dicomfast.net.statemachine import Effect, Event, State, StateMachine
+from dicomfast.net.statemachine import (
+    P_DATA_INDICATIONS,
+    Effect,
+    Event,
+    State,
+    StateMachine,
+)
 from dicomfast.writer import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 log = logging.getLogger("dicomfast.net")
@@ -313,7 +319,7 @@ class Association:
         kind = raw[0]
         if kind == P.P_DATA_TF:
             t = self._event(Event.EVT10)
-            if t.effects & Effect.INDICATE_P_DATA:
+            if t.action in P_DATA_INDICATIONS:
                 self._p_data(raw)
             return
         try:
@@ -371,6 +377,8 @@ class Association:
     # -- state machine plumbing --------------------------------------------------------
     def _event(self, event: Event, **kw: Any):
         t = self.sm.handle(event, **kw)
+        if t.quiet:
+            return t
         eff = t.effects
         if eff & Effect.SEND_ABORT:
             self._write(P.encode(P.Abort(t.abort_source, t.abort_reason)))

@@ -176,6 +176,36 @@ class Transition:
     effects: Effect
     abort_source: int = 0  # with Effect.SEND_ABORT: the A-ABORT PDU's source and reason
     abort_reason: int = 0
+    #: True when the caller has nothing to do beyond the data effects (send or
+    #: indicate P-DATA, ...): nothing to send on its own, no timer, no abort, no close.
+    quiet: bool = False
+
+
+# Effects that ask the caller for more than passing data along.
+_LOUD = (E.SEND_ABORT | E.SEND_RELEASE_RQ | E.SEND_RELEASE_RP | E.START_ARTIM | E.STOP_ARTIM
+         | E.INDICATE_ABORT | E.INDICATE_P_ABORT | E.CLOSE_TRANSPORT)
+
+
+def _plain_transitions() -> dict[tuple[Event, State], Transition]:
+    """The transitions that depend on nothing but event and state and ask for nothing
+    loud (the P-DATA ones of an established association among them), made once:
+    the hot path of every message takes them from here instead of working them out.
+    A test checks each against :meth:`StateMachine.handle`'s general path."""
+    out = {}
+    for (event, state), action in TABLE.items():
+        effects, next_state = ACTIONS[action]
+        if action in ("AE-6", "AR-8", "AA-3") or next_state is None \
+                or effects & _LOUD or next_state == S.STA1:
+            continue
+        out[(event, state)] = Transition(event, state, action, next_state, effects,
+                                         quiet=True)
+    return out
+
+
+PLAIN = _plain_transitions()
+
+#: The actions that pass a received P-DATA-TF to the user (DT-2, AR-6).
+P_DATA_INDICATIONS = frozenset(a for a, (eff, _s) in ACTIONS.items() if eff & E.INDICATE_P_DATA)
 
 
 class StateMachine:
@@ -203,6 +233,17 @@ class StateMachine:
         PDU (EVT19) or a user abort (EVT15). ``peer_user_abort``: for EVT16, whether
         the received A-ABORT came from the peer's service-user (AA-3)."""
         state = self.state
+        plain = PLAIN.get((event, state))
+        if plain is not None:
+            self.state = plain.next_state
+            if self.history is not None:
+                self.history.append(plain)
+            return plain
+        return self._handle(event, state, acceptable, abort_reason, peer_user_abort)
+
+    def _handle(self, event: Event, state: State, acceptable: bool,
+                abort_reason: int | None, peer_user_abort: bool) -> Transition:
+        """handle()'s general path: every transition, worked out from the tables."""
         action = TABLE.get((event, state))
         if action is None:
             raise InvalidEventError(
@@ -232,7 +273,8 @@ class StateMachine:
         if effects & E.START_ARTIM:
             self.artim = True
         self.state = next_state
-        t = Transition(event, state, action, next_state, effects, source, reason)
+        t = Transition(event, state, action, next_state, effects, source, reason,
+                       quiet=not effects & _LOUD and next_state != S.STA1)
         if self.history is not None:
             self.history.append(t)
         return t
