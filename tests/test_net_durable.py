@@ -270,3 +270,33 @@ def test_committer_direct_io_option(tmp_path, direct_io):
     finally:
         committer.close()
     assert job.error == 0 and (tmp_path / "z.dcm").read_bytes() == b"z" * 10_000
+
+
+def test_create_whole_then_commit(tmp_path, monkeypatch):
+    """A writer thread's direct write of a whole object, then the commit of the file
+    it made: the same bytes under the name; too large an object, or direct I/O off,
+    is left to the committer (None)."""
+    committer = Committer(str(tmp_path))
+    off = Committer(str(tmp_path), direct_io=False)
+    try:
+        if not committer.direct_io:
+            pytest.skip("no native group commit with direct I/O here")
+        data = os.urandom(70_001)
+        job = committer.create_whole([data[:5], memoryview(data)[5:]])
+        assert job is not None and job.fd >= 0 and job.chunks == []
+        assert os.fstat(job.fd).st_size == len(data)
+        job.name = "whole.dcm"
+
+        async def main() -> Job:
+            fut = asyncio.get_running_loop().create_future()
+            committer.submit(job, asyncio.get_running_loop(), fut.set_result)
+            return await fut
+
+        assert asyncio.run(main()).error == 0
+        assert (tmp_path / "whole.dcm").read_bytes() == data
+        assert off.create_whole([data]) is None
+        monkeypatch.setattr(durable, "DIRECT_STAGE", 1000)
+        assert committer.create_whole([data]) is None
+    finally:
+        committer.close()
+        off.close()

@@ -481,13 +481,16 @@ def _limit_file_size() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
 
 
-def test_write_error_gives_out_of_resources(tmp_path):
+# 300 kB: whole in memory when complete, written at once (by direct I/O where there
+# is); 1 MB: streamed to its file while it arrives.
+@pytest.mark.parametrize("extra", [300_000, 1 << 20], ids=["whole", "streamed"])
+def test_write_error_gives_out_of_resources(tmp_path, extra):
     import pydicom
 
     small = make_objects(tmp_path / "objs", ("CT_small.dcm",), copies=2)
     big = pydicom.dcmread(small[1])
     big.add_new(0x00091010, "LO", "TEST")
-    big.add_new(0x00091011, "OB", os.urandom(1 << 20))
+    big.add_new(0x00091011, "OB", os.urandom(extra))
     big.save_as(small[1], enforce_file_format=True)
     port = free_port()
     out = tmp_path / "out"

@@ -135,38 +135,58 @@ cdef extern from *:
         return e;
     }
 
+    /* A new unnamed file in the folder `dir_fd` holding `iov` at `offset`: a whole
+       object (offset 0) that fits the aligned buffer `stage` is written by direct
+       I/O, anything else buffered. Returns the descriptor, or -1 with *err set
+       (nothing left open). *direct_ok is cleared when the file system refuses
+       direct I/O (EINVAL), so that later objects do not try again. */
+    static int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
+                         size_t stage_len, int *direct_ok, int *err) {
+        size_t total = df_iov_total(iov, n);
+        int fd;
+        *err = 0;
+        if (stage != NULL && *direct_ok && offset == 0 && total <= stage_len) {
+            fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC | O_DIRECT, 0600);
+            if (fd >= 0) {
+                *err = df_write_direct(fd, iov, n, total, stage);
+            } else if (errno == EINVAL) {
+                *direct_ok = 0;
+            } else {
+                *err = errno;
+                return -1;
+            }
+            if (fd >= 0) goto written;
+        }
+        fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            *err = errno;
+            return -1;
+        }
+        *err = df_write_all(fd, iov, n, offset);
+    written:
+        if (*err) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
+
     /* `stage`: an aligned buffer of `stage_len` bytes for direct I/O, or NULL. */
     static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync,
                           char *stage, size_t stage_len) {
-        size_t i, total;
-        int any = 0;
+        size_t i;
+        int any = 0, direct_ok = 1;
         /* 1. The rest of each file, and its writeback started: the file system
               allocates the whole batch in one journal transaction. A whole object
               small enough for the staging buffer goes to the device directly. */
         for (i = 0; i < n; i++) {
             df_commit_job *j = &jobs[i];
             if (j->fd < 0) {
-                total = df_iov_total(j->iov, j->niov);
-                if (stage != NULL && j->offset == 0 && total <= stage_len) {
-                    j->fd = openat(dir_fd, ".",
-                                   O_TMPFILE | O_WRONLY | O_CLOEXEC | O_DIRECT, 0600);
-                    if (j->fd >= 0) {
-                        j->err = df_write_direct(j->fd, j->iov, j->niov, total, stage);
-                        continue;
-                    }
-                    if (errno != EINVAL) {
-                        j->err = errno;
-                        continue;
-                    }
-                    stage = NULL;   /* no direct I/O on this file system */
-                }
-                j->fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-                if (j->fd < 0) {
-                    j->err = errno;
-                    continue;
-                }
+                j->fd = df_create(dir_fd, j->iov, j->niov, j->offset, stage, stage_len,
+                                  &direct_ok, &j->err);
+            } else {
+                j->err = df_write_all(j->fd, j->iov, j->niov, j->offset);
             }
-            j->err = df_write_all(j->fd, j->iov, j->niov, j->offset);
             if (!j->err && do_fsync)
                 sync_file_range(j->fd, 0, 0, SYNC_FILE_RANGE_WRITE);  /* a hint only */
         }
@@ -200,6 +220,11 @@ cdef extern from *:
         (void)stage; (void)stage_len;
         for (i = 0; i < n; i++) jobs[i].err = ENOSYS;
     }
+    static int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
+                         size_t stage_len, int *direct_ok, int *err) {
+        *err = ENOSYS;
+        return -1;
+    }
     #endif
     """
     ctypedef struct df_iovec:
@@ -215,6 +240,8 @@ cdef extern from *:
         const char *spare
     void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync,
                    char *stage, size_t stage_len) nogil
+    int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
+                  size_t stage_len, int *direct_ok, int *err) nogil
     int DF_DURABLE_AVAILABLE
     int DF_DIRECT_ALIGN
 
@@ -294,3 +321,49 @@ def commit_batch(list jobs, int dir_fd, bint do_fsync, stage=None):
         PyMem_Free(cjobs)
         PyMem_Free(bufs)
         PyMem_Free(iovs)
+
+
+def create_whole(int dir_fd, list chunks, stage=None):
+    """A new unnamed file in the folder open as `dir_fd`, holding `chunks` (a whole
+    object): written by direct I/O through `stage` (as for commit_batch) where it
+    fits, else buffered. Returns its descriptor, for a Job with nothing left to
+    write; raises OSError (nothing left open). Runs without the GIL, so writer
+    threads can have several objects on their way to the device at once."""
+    cdef Py_ssize_t n = len(chunks), i, held = 0, pos = 0
+    cdef Py_buffer stage_buf
+    cdef char *stage_ptr = NULL
+    cdef size_t stage_len = 0
+    cdef bint staged = False
+    cdef int fd = -1, err = 0, direct_ok = 1
+    cdef Py_buffer *bufs = <Py_buffer *>PyMem_Malloc(max(n, 1) * sizeof(Py_buffer))
+    cdef df_iovec *iovs = <df_iovec *>PyMem_Malloc(max(n, 1) * sizeof(df_iovec))
+    if bufs == NULL or iovs == NULL:
+        PyMem_Free(bufs)
+        PyMem_Free(iovs)
+        raise MemoryError()
+    try:
+        if stage is not None:
+            PyObject_GetBuffer(stage, &stage_buf, PyBUF_WRITABLE)
+            staged = True
+            if <size_t>stage_buf.buf % DF_DIRECT_ALIGN == 0:
+                stage_ptr = <char *>stage_buf.buf
+                stage_len = <size_t>stage_buf.len
+        for i in range(n):
+            PyObject_GetBuffer(chunks[i], &bufs[held], PyBUF_SIMPLE)
+            held += 1
+            if bufs[held - 1].len:
+                iovs[pos].iov_base = bufs[held - 1].buf
+                iovs[pos].iov_len = <size_t>bufs[held - 1].len
+                pos += 1
+        with nogil:
+            fd = df_create(dir_fd, iovs, <int>pos, 0, stage_ptr, stage_len, &direct_ok, &err)
+    finally:
+        if staged:
+            PyBuffer_Release(&stage_buf)
+        for i in range(held):
+            PyBuffer_Release(&bufs[i])
+        PyMem_Free(bufs)
+        PyMem_Free(iovs)
+    if fd < 0:
+        raise OSError(err, os.strerror(err))
+    return fd

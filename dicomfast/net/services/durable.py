@@ -173,6 +173,9 @@ MAX_BATCH = 64
 #: storage SCP hands the committer at most its flush size plus one PDU of data.
 DIRECT_STAGE = 4 << 20
 
+# Each writer thread's staging buffer for Committer.create_whole (freed with the thread).
+_writer_stage = threading.local()
+
 #: The callback a submitter gets once its job is done (on its own event loop).
 Done = Callable[[Job], None]
 
@@ -204,6 +207,20 @@ class Committer:
     @property
     def direct_io(self) -> bool:
         return self._stage is not None
+
+    def create_whole(self, chunks: list[Any]) -> Job | None:
+        """For a writer thread: a whole object, still in memory, written now to a new
+        unnamed file by direct I/O (through this thread's staging buffer), so that
+        its device write overlaps the batch being committed; the Job returned has
+        nothing left to write, only to be committed. None when direct I/O is off or
+        the object is too large (the committer writes it then). Raises OSError."""
+        if self._stage is None or sum(len(c) for c in chunks) > DIRECT_STAGE:
+            return None
+        stage = getattr(_writer_stage, "buf", None)
+        if stage is None:
+            stage = _writer_stage.buf = mmap.mmap(-1, DIRECT_STAGE)
+        fd = _durable.create_whole(self.dir_fd, chunks, stage)
+        return Job(fd, [], 0, "")
 
     def _native(self, jobs: list[Job]) -> None:
         _durable.commit_batch(jobs, self.dir_fd, self.fsync, self._stage)
