@@ -193,9 +193,10 @@ _STAGE = 128 << 10
 
 
 def test_direct_io_leaves_every_size_exact(tmp_path):
-    """Whole objects through the staging buffer, split into chunks at odd places,
-    beside an object a writer thread has started (buffered, at its offset): every
-    file is its bytes exactly, and the staged ones never went through the page cache."""
+    """Whole objects written through the staging buffer (create_whole), split into
+    chunks at odd places, committed beside an object a writer thread has started
+    (buffered, at its offset): every file is its bytes exactly, and the staged ones
+    never went through the page cache."""
     import mmap
 
     if not NATIVE:
@@ -215,12 +216,18 @@ def test_direct_io_leaves_every_size_exact(tmp_path):
         expected[f"{size}.dcm"] = data
     started = unnamed.open_unnamed(folder)
     os.pwrite(started, b"x" * 5000, 0)
-    jobs.append(Job(started, [b"y" * 3000], 5000, "started.dcm"))
-    expected["started.dcm"] = b"x" * 5000 + b"y" * 3000
     stage = mmap.mmap(-1, _STAGE)
     try:
         before = _open_fds()
-        durable._durable.commit_batch(jobs, dir_fd, True, stage)
+        for job in jobs:
+            job.fd = durable._durable.create_whole(dir_fd, job.chunks, stage)
+            job.chunks = []
+        jobs.append(Job(started, [b"y" * 3000], 5000, "started.dcm"))
+        expected["started.dcm"] = b"x" * 5000 + b"y" * 3000
+        durable._durable.commit_batch(jobs, dir_fd, True)
+        assert _open_fds() == before - 1
+        with pytest.raises(OSError):   # a bad folder: nothing is left open
+            durable._durable.create_whole(-1, [b"z" * 10_000], stage)
         assert _open_fds() == before - 1
     finally:
         os.close(dir_fd)
@@ -241,14 +248,14 @@ def test_direct_io_leaves_every_size_exact(tmp_path):
 
 
 def test_buffered_commit_fills_the_page_cache(tmp_path):
-    """The control for the test above: without a staging buffer the same objects are
-    written through the page cache (so mincore does see written pages)."""
+    """The control for the test above: the commit writes through the page cache (so
+    mincore does see written pages)."""
     if not NATIVE:
         pytest.skip("the native group commit is built on Linux only")
     folder, dir_fd = _folder(tmp_path, "buffered")
     data = os.urandom(60_000)
     try:
-        durable._durable.commit_batch([Job(-1, [data], 0, "a.dcm")], dir_fd, True, None)
+        durable._durable.commit_batch([Job(-1, [data], 0, "a.dcm")], dir_fd, True)
     finally:
         os.close(dir_fd)
     assert all(_resident_pages(os.path.join(folder, "a.dcm")))
@@ -272,31 +279,45 @@ def test_committer_direct_io_option(tmp_path, direct_io):
     assert job.error == 0 and (tmp_path / "z.dcm").read_bytes() == b"z" * 10_000
 
 
-def test_create_whole_then_commit(tmp_path, monkeypatch):
-    """A writer thread's direct write of a whole object, then the commit of the file
-    it made: the same bytes under the name; too large an object, or direct I/O off,
-    is left to the committer (None)."""
+def test_writer_sends_whole_objects_past_the_page_cache(tmp_path, monkeypatch):
+    """With direct I/O, whole objects go through the writer thread (direct I/O, no
+    page cache) before the commit; one larger than the staging buffer, or one
+    already started by a writer thread of the SCP, is written by the committer."""
+    monkeypatch.setattr(durable, "DIRECT_STAGE", 64 << 10)
     committer = Committer(str(tmp_path))
-    off = Committer(str(tmp_path), direct_io=False)
+    if not committer.direct_io:
+        committer.close()
+        pytest.skip("no native group commit with direct I/O here")
+    if not _direct_io_supported(str(tmp_path)):
+        committer.close()
+        pytest.skip("this file system has no direct I/O (O_DIRECT)")
+    sizes = [1, 4096, 60_001, 100_000]
+    data = {size: os.urandom(size) for size in sizes}
+    started = unnamed.open_unnamed(str(tmp_path))
+    os.pwrite(started, b"s" * 9000, 0)
+
+    async def main() -> list[Job]:
+        loop = asyncio.get_running_loop()
+        futures = []
+        jobs = [Job(-1, [d[:3], memoryview(d)[3:]], 0, f"{n}.dcm") for n, d in data.items()]
+        jobs.append(Job(started, [b"t" * 100], 9000, "started.dcm"))
+        for job in jobs:
+            fut = loop.create_future()
+            committer.submit(job, loop, fut.set_result)
+            futures.append(fut)
+        return await asyncio.gather(*futures)
+
     try:
-        if not committer.direct_io:
-            pytest.skip("no native group commit with direct I/O here")
-        data = os.urandom(70_001)
-        job = committer.create_whole([data[:5], memoryview(data)[5:]])
-        assert job is not None and job.fd >= 0 and job.chunks == []
-        assert os.fstat(job.fd).st_size == len(data)
-        job.name = "whole.dcm"
-
-        async def main() -> Job:
-            fut = asyncio.get_running_loop().create_future()
-            committer.submit(job, asyncio.get_running_loop(), fut.set_result)
-            return await fut
-
-        assert asyncio.run(main()).error == 0
-        assert (tmp_path / "whole.dcm").read_bytes() == data
-        assert off.create_whole([data]) is None
-        monkeypatch.setattr(durable, "DIRECT_STAGE", 1000)
-        assert committer.create_whole([data]) is None
+        jobs = asyncio.run(main())
     finally:
         committer.close()
-        off.close()
+    assert [job.error for job in jobs] == [0] * len(jobs)
+    for size in sizes:   # before anything reads the files back
+        resident = _resident_pages(str(tmp_path / f"{size}.dcm"))
+        if size <= 64 << 10:
+            assert not any(resident[:size // 4096]), size
+        else:
+            assert all(resident), size
+    for size, d in data.items():
+        assert (tmp_path / f"{size}.dcm").read_bytes() == d
+    assert (tmp_path / "started.dcm").read_bytes() == b"s" * 9000 + b"t" * 100

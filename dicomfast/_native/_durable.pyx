@@ -7,15 +7,15 @@ Made from Python, every write, fsync and link would release and take back the GI
 with the event loop thread busy receiving, each of those hand-overs is a context
 switch or two. Here a batch costs one.
 
-A whole object that is still in memory when it is committed (every object smaller
-than the SCP's flush size) is written by direct I/O (O_DIRECT) through an aligned
-staging buffer: the data goes from that buffer to the device, not through the page
-cache. A buffered write costs a page-cache page per 4 KiB, found, charged and later
-reclaimed (on a virtual machine each page the host has taken back is also faulted
-in again): several times the CPU of the copy into the staging buffer. The tail
-after the last whole 4 KiB block is written buffered (O_DIRECT cleared with
-fcntl), and the fsync that follows makes both durable as before. A file system
-without direct I/O (EINVAL) gets the buffered writes of the other objects.
+``create_whole`` writes a whole object that is still in memory (every object
+smaller than the SCP's flush size) to a new file by direct I/O (O_DIRECT), through
+an aligned staging buffer: the data goes from that buffer to the device, not
+through the page cache. A buffered write costs a page-cache page per 4 KiB, found,
+charged and later reclaimed (on a virtual machine each page the host has taken
+back is also faulted in again): several times the CPU of the copy into the staging
+buffer. The tail after the last whole 4 KiB block is written buffered (O_DIRECT
+cleared with fcntl), and the commit's fsync makes both durable. A file system
+without direct I/O (EINVAL) gets a buffered write.
 
 Linux only (O_TMPFILE files linked in through /proc/self/fd, sync_file_range,
 O_DIRECT); elsewhere ``available`` is False and the Python version is used.
@@ -171,18 +171,15 @@ cdef extern from *:
         return fd;
     }
 
-    /* `stage`: an aligned buffer of `stage_len` bytes for direct I/O, or NULL. */
-    static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync,
-                          char *stage, size_t stage_len) {
+    static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync) {
         size_t i;
-        int any = 0, direct_ok = 1;
+        int any = 0, direct_ok = 0;
         /* 1. The rest of each file, and its writeback started: the file system
-              allocates the whole batch in one journal transaction. A whole object
-              small enough for the staging buffer goes to the device directly. */
+              allocates the whole batch in one journal transaction. */
         for (i = 0; i < n; i++) {
             df_commit_job *j = &jobs[i];
             if (j->fd < 0) {
-                j->fd = df_create(dir_fd, j->iov, j->niov, j->offset, stage, stage_len,
+                j->fd = df_create(dir_fd, j->iov, j->niov, j->offset, NULL, 0,
                                   &direct_ok, &j->err);
             } else {
                 j->err = df_write_all(j->fd, j->iov, j->niov, j->offset);
@@ -214,10 +211,8 @@ cdef extern from *:
         }
     }
     #else
-    static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync,
-                          char *stage, size_t stage_len) {
+    static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync) {
         size_t i;
-        (void)stage; (void)stage_len;
         for (i = 0; i < n; i++) jobs[i].err = ENOSYS;
     }
     static int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
@@ -238,8 +233,7 @@ cdef extern from *:
         int niov
         const char *name
         const char *spare
-    void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync,
-                   char *stage, size_t stage_len) nogil
+    void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync) nogil
     int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
                   size_t stage_len, int *direct_ok, int *err) nogil
     int DF_DURABLE_AVAILABLE
@@ -253,17 +247,11 @@ available = bool(DF_DURABLE_AVAILABLE)
 DIRECT_ALIGN = DF_DIRECT_ALIGN
 
 
-def commit_batch(list jobs, int dir_fd, bint do_fsync, stage=None):
+def commit_batch(list jobs, int dir_fd, bint do_fsync):
     """Commit `jobs` (durable.Job objects of unnamed files, ``tmp`` empty) into the
     folder open as `dir_fd`: sets each job's ``error`` (0: durable under its name)
-    and leaves every ``fd`` closed (-1). `stage`: a writable buffer aligned to
-    DIRECT_ALIGN (an mmap) through which whole objects that fit are written by
-    direct I/O; None writes every object buffered. The caller keeps it for the next
-    batch, so that its pages stay mapped."""
+    and leaves every ``fd`` closed (-1)."""
     cdef Py_ssize_t n = len(jobs), i, total = 0, held = 0, pos = 0
-    cdef Py_buffer stage_buf
-    cdef char *stage_ptr = NULL
-    cdef size_t stage_len = 0
     for job in jobs:
         if job.tmp:
             raise ValueError("named temporary files are committed by the Python version")
@@ -279,14 +267,7 @@ def commit_batch(list jobs, int dir_fd, bint do_fsync, stage=None):
     # The encoded names must outlive the C call: this list holds them.
     cdef list names = []
     cdef bytes name, spare
-    cdef bint staged = False
     try:
-        if stage is not None:
-            PyObject_GetBuffer(stage, &stage_buf, PyBUF_WRITABLE)
-            staged = True
-            if <size_t>stage_buf.buf % DF_DIRECT_ALIGN == 0:
-                stage_ptr = <char *>stage_buf.buf
-                stage_len = <size_t>stage_buf.len
         for i in range(n):
             job = jobs[i]
             name = os.fsencode(job.name)
@@ -308,14 +289,12 @@ def commit_batch(list jobs, int dir_fd, bint do_fsync, stage=None):
                     pos += 1
                     cjobs[i].niov += 1
         with nogil:
-            df_commit(cjobs, <size_t>n, dir_fd, do_fsync, stage_ptr, stage_len)
+            df_commit(cjobs, <size_t>n, dir_fd, do_fsync)
         for i in range(n):
             job = jobs[i]
             job.fd = -1
             job.error = cjobs[i].err
     finally:
-        if staged:
-            PyBuffer_Release(&stage_buf)
         for i in range(held):
             PyBuffer_Release(&bufs[i])
         PyMem_Free(cjobs)

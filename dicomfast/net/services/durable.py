@@ -173,15 +173,17 @@ MAX_BATCH = 64
 #: storage SCP hands the committer at most its flush size plus one PDU of data.
 DIRECT_STAGE = 4 << 20
 
-# Each writer thread's staging buffer for Committer.create_whole (freed with the thread).
-_writer_stage = threading.local()
-
 #: The callback a submitter gets once its job is done (on its own event loop).
 Done = Callable[[Job], None]
 
 
 class Committer:
-    """The thread that commits jobs in batches, for one folder."""
+    """The threads that make jobs durable, for one folder: the committer, which
+    commits batches (see the module docstring), and with direct I/O a writer ahead
+    of it, which writes each whole object that is still in memory to a new file by
+    direct I/O as soon as it is submitted, so that its device write overlaps the
+    sync of the batch before it. A job goes from the writer to the committer
+    directly, without passing through the submitter's event loop."""
 
     def __init__(self, folder: str, *, fsync: bool = True, native: bool = True,
                  direct_io: bool = True):
@@ -192,12 +194,11 @@ class Committer:
         use_native = (native and _durable is not None and _durable.available
                       and self.unnamed_files)
         self._commit = self._native if use_native else self._python
-        # The staging buffer of direct I/O (see _durable): page-aligned, kept for the
-        # committer's life so that its pages stay mapped. Its pages are only touched
-        # as far as objects fill it.
-        self._stage = mmap.mmap(-1, DIRECT_STAGE) if use_native and direct_io else None
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._direct_io = use_native and direct_io
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()    # to the committer
+        self._writes: queue.SimpleQueue = queue.SimpleQueue()   # to the writer
         self._thread: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     @property
@@ -206,24 +207,10 @@ class Committer:
 
     @property
     def direct_io(self) -> bool:
-        return self._stage is not None
-
-    def create_whole(self, chunks: list[Any]) -> Job | None:
-        """For a writer thread: a whole object, still in memory, written now to a new
-        unnamed file by direct I/O (through this thread's staging buffer), so that
-        its device write overlaps the batch being committed; the Job returned has
-        nothing left to write, only to be committed. None when direct I/O is off or
-        the object is too large (the committer writes it then). Raises OSError."""
-        if self._stage is None or sum(len(c) for c in chunks) > DIRECT_STAGE:
-            return None
-        stage = getattr(_writer_stage, "buf", None)
-        if stage is None:
-            stage = _writer_stage.buf = mmap.mmap(-1, DIRECT_STAGE)
-        fd = _durable.create_whole(self.dir_fd, chunks, stage)
-        return Job(fd, [], 0, "")
+        return self._direct_io
 
     def _native(self, jobs: list[Job]) -> None:
-        _durable.commit_batch(jobs, self.dir_fd, self.fsync, self._stage)
+        _durable.commit_batch(jobs, self.dir_fd, self.fsync)
 
     def _python(self, jobs: list[Job]) -> None:
         commit_batch_py(jobs, self.folder, self.dir_fd, self.unnamed_files, self.fsync)
@@ -233,10 +220,41 @@ class Committer:
         if self._thread is None:
             with self._start_lock:
                 if self._thread is None:
+                    if self._direct_io:
+                        self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                                        name="dicomfast-write")
+                        self._writer.start()
                     self._thread = threading.Thread(target=self._run, daemon=True,
                                                     name="dicomfast-commit")
                     self._thread.start()
-        self._queue.put((job, loop, done))
+        item = (job, loop, done)
+        if self._direct_io and job.fd < 0 and job.offset == 0 and not job.tmp \
+                and _size(job.chunks) <= DIRECT_STAGE:
+            self._writes.put(item)
+        else:
+            self._queue.put(item)
+
+    def _write_loop(self) -> None:
+        # The staging buffer of direct I/O (see _durable): page-aligned, kept for the
+        # thread's life so that its pages stay mapped; only touched as far as objects
+        # fill it.
+        stage = mmap.mmap(-1, DIRECT_STAGE)
+        try:
+            while True:
+                item = self._writes.get()
+                if item is None:
+                    return
+                job = item[0]
+                try:
+                    job.fd = _durable.create_whole(self.dir_fd, job.chunks, stage)
+                    job.chunks = []
+                except Exception as exc:  # OSError; MemoryError, a chunk that is no buffer
+                    job.error = getattr(exc, "errno", None) or errno.EIO
+                    self._report([item])
+                    continue
+                self._queue.put(item)
+        finally:
+            stage.close()
 
     def _run(self) -> None:
         while True:
@@ -272,7 +290,11 @@ class Committer:
                 pass
 
     def close(self) -> None:
-        """Finish what was submitted, then stop the thread and close the folder."""
+        """Finish what was submitted, then stop the threads and close the folder."""
+        if self._writer is not None:
+            self._writes.put(None)   # after every write, which go on to the committer
+            self._writer.join()
+            self._writer = None
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
@@ -280,9 +302,14 @@ class Committer:
         if self.dir_fd >= 0:
             os.close(self.dir_fd)
             self.dir_fd = -1
-        if self._stage is not None:
-            self._stage.close()
-            self._stage = None
+
+
+def _size(chunks: list[Any]) -> float:
+    """Bytes in `chunks`; infinite when one is no buffer (the commit then fails it)."""
+    try:
+        return sum(memoryview(c).nbytes for c in chunks)
+    except TypeError:
+        return float("inf")
 
 
 def _run_callbacks(calls: list[tuple[Done, Job]]) -> None:

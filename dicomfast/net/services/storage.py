@@ -192,21 +192,7 @@ class _StoreSink:
         # From here the committer owns the file: no worker thread touches it any more
         # (the flushes are done), and an abort no longer discards a complete object.
         self.committing = True
-        job = None
-        if self.fd < 0:
-            # A small object, whole in memory: a writer thread sends it to the device
-            # now (direct I/O), while the committer syncs the batch before it.
-            try:
-                job = await loop.run_in_executor(self.scp.executor,
-                                                 self.scp.committer.create_whole, self.pending)
-            except OSError as exc:
-                self._answer(D.OUT_OF_RESOURCES, f"cannot store: {_reason(exc)}")
-                return
-        if job is not None:
-            job.name = self.sop_instance + ".dcm"
-        else:
-            job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm",
-                      self.tmp)
+        job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm", self.tmp)
         self.fd, self.tmp, self.pending = -1, "", []
         done: asyncio.Future = loop.create_future()
         self.scp.committer.submit(job, loop, lambda j: done.done() or done.set_result(j))
