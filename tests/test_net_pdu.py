@@ -341,6 +341,46 @@ def test_connection_receives_large_pdus_in_place():
         assert conn._pdu is None and conn.framer.buffered == 0
 
 
+def test_connection_reads_little_after_a_large_pdu():
+    """After a large PDU the next read takes only a peek's worth, so that the next
+    large PDU arrives in place rather than through the scratch buffer; reads full of
+    small PDUs go back to the whole scratch buffer."""
+    from dicomfast.net.transport import _DIRECT, _PEEK, _SCRATCH, Connection
+
+    class Upper:
+        got: list = []
+
+        def pdu_received(self, raw):
+            self.got.append(bytes(raw))
+
+        def pdu_error(self, exc):
+            raise exc
+
+    conn = Connection(Upper(), max_pdata_len=1 << 20)
+
+    def send(data: bytes) -> None:
+        at = 0
+        while at < len(data):
+            buf = conn.get_buffer(-1)
+            n = min(len(buf), len(data) - at)
+            buf[:n] = data[at:at + n]
+            conn.buffer_updated(n)
+            at += n
+
+    command, big = golden("p_data_tf_echo_rq"), P.encode_pdata(1, 2, os.urandom(4 * _DIRECT))
+    assert len(conn.get_buffer(-1)) == _SCRATCH
+    send(command + big)
+    assert len(conn.get_buffer(-1)) == _PEEK
+    through_scratch = []
+    real_frame = conn._frame
+    conn._frame = lambda data: (through_scratch.append(len(data)), real_frame(data))
+    send(command + big)                 # in place after the first peek
+    assert sum(through_scratch) <= _PEEK and len(conn.get_buffer(-1)) == _PEEK
+    send(command * (2 * _PEEK // len(command)))   # small PDUs fill the peek reads
+    assert len(conn.get_buffer(-1)) == _SCRATCH
+    assert Upper.got[:2] == [command, big] and Upper.got[3] == big
+
+
 def test_framer_needs_more_then_completes():
     raw = golden("a_associate_rq_full")
     framer = P.Framer()

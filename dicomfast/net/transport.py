@@ -62,8 +62,13 @@ class Upper(Protocol):
 # Reads go into a scratch buffer of this size and through the framer, except the
 # body of a PDU of at least _DIRECT bytes, which the kernel copies straight into
 # that PDU's own buffer (one copy of each data set byte between socket and disk).
+# After such a PDU the next read takes only _PEEK bytes: with a peer that sends
+# large PDUs, what follows is a short command PDU and the head of the next large
+# one, which then arrives in place too, instead of its first quarter megabyte
+# being copied from the scratch buffer twice (into the framer, then into its own).
 _SCRATCH = 256 << 10
 _DIRECT = 64 << 10
+_PEEK = 16 << 10
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -82,6 +87,7 @@ class Connection(asyncio.BufferedProtocol):
         self._scratch = memoryview(bytearray(_SCRATCH))
         self._pdu: bytearray | None = None  # a large PDU being received in place
         self._filled = 0
+        self._peek = False   # the last PDU was large: read only a little next
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
@@ -99,7 +105,7 @@ class Connection(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         if self._pdu is not None:
             return memoryview(self._pdu)[self._filled:]
-        return self._scratch
+        return self._scratch[:_PEEK] if self._peek else self._scratch
 
     def buffer_updated(self, nbytes: int) -> None:
         self.last_received = time.monotonic()
@@ -110,6 +116,7 @@ class Connection(asyncio.BufferedProtocol):
             if self._filled < len(self._pdu):
                 return
             pdu, self._pdu = self._pdu, None
+            self._peek = True
             self._deliver(pdu)
             return
         self._frame(self._scratch[:nbytes])
@@ -132,6 +139,8 @@ class Connection(asyncio.BufferedProtocol):
         partial = framer.take_partial(_DIRECT)
         if partial is not None:
             self._pdu, self._filled = partial
+        elif len(data) >= _PEEK:
+            self._peek = False   # small PDUs fill reads: as many at once as the scratch holds
 
     def _deliver(self, pdu: bytearray) -> None:
         try:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import mmap
 import os
 import queue
@@ -54,6 +55,26 @@ _PWRITEV = getattr(os, "pwritev", None)
 _IOV_MAX = 512
 
 
+# Spare names (for replacing an existing file atomically) are a random prefix drawn
+# once per process, and a counter: unique without a system call per object.
+_spare_prefix = ""
+_spare_count = itertools.count()
+
+
+def _new_spare_prefix() -> None:
+    global _spare_prefix
+    _spare_prefix = f".dicomfast-{secrets.token_hex(6)}-"
+
+
+_new_spare_prefix()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_spare_prefix)
+
+
+def _spare_name() -> str:
+    return f"{_spare_prefix}{next(_spare_count)}.part"
+
+
 @dataclass(eq=False)
 class Job:
     """One object to make durable as `name` in the committer's folder.
@@ -69,7 +90,7 @@ class Job:
     name: str
     tmp: str = ""
     error: int = 0
-    spare: str = field(default_factory=lambda: f".dicomfast-{secrets.token_hex(8)}.part")
+    spare: str = field(default_factory=lambda: _spare_name())
 
 
 def write_all(fd: int, chunks: list[Any], offset: int) -> None:
