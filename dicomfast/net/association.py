@@ -494,7 +494,7 @@ class Association:
                 self._event(Event.EVT19, abort_reason=P.ABORT_INVALID_PARAMETER)
 
     def _on_command(self, ctx: AcceptedContext, cmd: Dataset, has_data: bool) -> None:
-        field_ = cmd.CommandField
+        field_ = cmd[D.T_COMMAND_FIELD].value   # decode_command made sure it is there
         if field_ & 0x8000:
             msg_id = cmd.get(D.T_RESPONDED_TO)
             msg_id = msg_id.value if msg_id is not None else -1
@@ -609,7 +609,7 @@ class Association:
         ``on_pending(command, data)`` is called for each pending response before it."""
         if self.abort_reason is not None:
             raise self.abort_reason
-        msg_id = cmd.MessageID
+        msg_id = cmd[D.T_MESSAGE_ID].value
         fut = self.loop.create_future()
         self._responses[msg_id] = fut
         if on_pending is not None:

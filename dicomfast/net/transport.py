@@ -47,7 +47,9 @@ class FileRegion:
         return self.length
 
     def open(self) -> BinaryIO:
-        return open(self.path, "rb")
+        # Unbuffered: only its descriptor is used (sendfile), and a raw file costs
+        # fewer system calls to open.
+        return open(self.path, "rb", buffering=0)
 
 
 class Upper(Protocol):

@@ -304,7 +304,7 @@ class StorageHandler:
         self.scp = scp
 
     def on_request(self, assoc: Association, ctx: AcceptedContext, cmd: Dataset):
-        field = cmd.CommandField
+        field = cmd[D.T_COMMAND_FIELD].value
         if field == D.C_ECHO_RQ:
             assoc.respond(ctx.id, D.echo_rsp(cmd))
             return None
