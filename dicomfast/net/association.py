@@ -164,6 +164,7 @@ class Association:
         self._on_pending: dict[int, Callable[[Dataset, bytes | None], None]] = {}
         self._message_id = 0
         self._send_lock = asyncio.Lock()
+        self._queued_responses = 0   # responses waiting in tasks for the send lock
         self._established: asyncio.Future = self.loop.create_future()
         self._released: asyncio.Future = self.loop.create_future()
         self.closed: asyncio.Future = self.loop.create_future()
@@ -633,7 +634,25 @@ class Association:
             raise exc from None
 
     def respond(self, context_id: int, cmd: Dataset) -> None:
-        """Queue a response (from a callback); sent in order, after any message being sent."""
+        """Queue a response (from a callback); sent in order, after any message being sent.
+
+        With nothing being sent or queued, a response without data is one small PDU:
+        it is written at once rather than by a task that takes the send lock."""
+        conn = self.conn
+        if (not self._queued_responses and not self._send_lock.locked() and conn is not None
+                and not conn.must_wait and self.abort_reason is None and not conn.closed):
+            raw = D.encode_command(cmd)
+            max_value = D.max_pdv_value(self.peer_max_pdu, self.settings.max_send_pdu)
+            pdus = list(D.message_pdus(context_id, raw, None, max_value))
+            if len(pdus) == 1:
+                try:
+                    self._event(Event.EVT9)
+                except AssociationError as exc:   # no P-DATA in this state
+                    log.info("response not sent: %s", exc)
+                    return
+                conn.write(pdus[0])
+                return
+        self._queued_responses += 1
         task = self.loop.create_task(self._respond(context_id, cmd))
         self.track(task)
 
@@ -642,6 +661,8 @@ class Association:
             await self.send_message(context_id, cmd)
         except AssociationError as exc:
             log.info("response not sent: %s", exc)
+        finally:
+            self._queued_responses -= 1
 
     def track(self, fut: asyncio.Future) -> None:
         """Count work a release must wait for (a commit, a response being sent)."""

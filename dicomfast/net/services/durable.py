@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import itertools
+import logging
 import mmap
 import os
 import queue
@@ -50,6 +51,8 @@ try:
     from dicomfast._native import _durable  # (a package import: the layering linter sees it)
 except ImportError:  # not built, or not Linux
     _durable = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 _PWRITEV = getattr(os, "pwritev", None)
 _IOV_MAX = 512
@@ -335,4 +338,7 @@ def _size(chunks: list[Any]) -> float:
 
 def _run_callbacks(calls: list[tuple[Done, Job]]) -> None:
     for done, job in calls:
-        done(job)
+        try:
+            done(job)
+        except Exception:  # a bug in one callback must not cost the others their answer
+            log.exception("commit callback failed for %s", job.name)

@@ -177,13 +177,18 @@ class _StoreSink:
             self.assoc.conn.resume_reading()
 
     def finish(self) -> None:
-        task = self.assoc.loop.create_task(self._finish())
-        self.assoc.track(task)
-
-    async def _finish(self) -> None:
-        loop = self.assoc.loop
         if self.flushes:
-            await asyncio.gather(*self.flushes, return_exceptions=True)
+            self.assoc.track(self.assoc.loop.create_task(self._finish_after_flushes()))
+        else:
+            self._commit()
+
+    async def _finish_after_flushes(self) -> None:
+        await asyncio.gather(*self.flushes, return_exceptions=True)
+        self._commit()
+
+    def _commit(self) -> None:
+        """Hand the complete object to the committer; the answer goes out from its
+        callback (no task per object: most objects are small and have no hook)."""
         if self.aborted:
             return
         if self.failed is not None:
@@ -194,21 +199,31 @@ class _StoreSink:
         self.committing = True
         job = Job(self.fd, self.pending, self.offset, self.sop_instance + ".dcm", self.tmp)
         self.fd, self.tmp, self.pending = -1, "", []
-        done: asyncio.Future = loop.create_future()
-        self.scp.committer.submit(job, loop, lambda j: done.done() or done.set_result(j))
-        await done
-        if job.error:
-            self._answer(D.OUT_OF_RESOURCES, f"cannot store: {os.strerror(job.error)}")
-            return
-        if self.scp.on_store is None:
-            self._answer(D.SUCCESS, None)
-            return
+        loop = self.assoc.loop
+        answered: asyncio.Future = loop.create_future()   # what a release waits for
+        self.assoc.track(answered)
+
+        def committed(job: Job) -> None:
+            if job.error:
+                self._answer(D.OUT_OF_RESOURCES, f"cannot store: {os.strerror(job.error)}")
+            elif self.scp.on_store is not None:
+                loop.create_task(self._run_hook(answered))
+                return
+            else:
+                self._answer(D.SUCCESS, None)
+            answered.set_result(None)
+
+        self.scp.committer.submit(job, loop, committed)
+
+    async def _run_hook(self, answered: asyncio.Future) -> None:
         try:
-            status = await loop.run_in_executor(self.scp.executor, self._hook)
+            status = await self.assoc.loop.run_in_executor(self.scp.executor, self._hook)
         except Exception as exc:  # the user's on_store hook
             self._answer(D.PROCESSING_FAILURE, f"{type(exc).__name__}: {exc}")
         else:
             self._answer(status, None)
+        finally:
+            answered.set_result(None)
 
     def _hook(self) -> int:
         """The user's on_store hook, in a worker thread, once the object is durable."""
