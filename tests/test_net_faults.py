@@ -415,6 +415,21 @@ def test_dimse_timeout_when_peer_never_responds():
         srv.close()
 
 
+def test_store_dimse_timeout_fails_every_outstanding_object(tmp_path):
+    """C-STOREs to a peer that accepts the association and then never responds: each
+    object outstanding in the window fails with the DIMSE timeout, none hangs."""
+    objs = make_objects(tmp_path / "objs", ("CT_small.dcm", "MR_small.dcm"), copies=3)
+    srv = _SilentServer(answer=True)
+    try:
+        start = time.monotonic()
+        results = AE("SCU", dimse_timeout=0.5, acse_timeout=5).store(HOST, srv.port, objs)
+        assert time.monotonic() - start < 5
+    finally:
+        srv.close()
+    assert len(results) == len(objs) and not any(r.ok for r in results)
+    assert any("DIMSE timeout" in (r.error or "") for r in results), results
+
+
 def test_connection_refused_is_an_error():
     with pytest.raises(Exception) as info:
         AE("SCU", connect_timeout=2).echo(HOST, free_port())

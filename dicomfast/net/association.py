@@ -633,6 +633,33 @@ class Association:
             self.abort()
             raise exc from None
 
+    def when_answered(self, fut: asyncio.Future,
+                      callback: Callable[[asyncio.Future], None]) -> None:
+        """Call ``callback(fut)`` once the response future of :meth:`send_request` is
+        settled: with the response, or failed when the association ends, or when no
+        response came within the DIMSE timeout (the association is then aborted, as
+        :meth:`wait_response` does). No task per request: a sender with many
+        requests outstanding pays one timer each."""
+        timeout = self.settings.dimse_timeout
+        timer = self.loop.call_later(timeout, self._response_timed_out, fut) \
+            if timeout is not None else None
+
+        def settled(f: asyncio.Future) -> None:
+            if timer is not None:
+                timer.cancel()
+            callback(f)
+
+        fut.add_done_callback(settled)
+
+    def _response_timed_out(self, fut: asyncio.Future) -> None:
+        if fut.done():
+            return
+        exc = AssociationAborted(
+            f"no DIMSE response within {self.settings.dimse_timeout} s (DIMSE timeout)")
+        self.abort_reason = self.abort_reason or exc
+        self.abort()
+        self._fail(self.abort_reason)   # every outstanding request fails now
+
     def respond(self, context_id: int, cmd: Dataset) -> None:
         """Queue a response (from a callback); sent in order, after any message being sent.
 

@@ -11,6 +11,7 @@ asynchronous operations window the SCP granted (PS3.7 §D.3.3.3).
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import itertools
 import os
@@ -277,17 +278,22 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
     origin_ae, origin_id = move_originator if move_originator is not None else (None, None)
     loop = asyncio.get_running_loop()
     results: list[tuple[int, StoreResult]] = []
-    in_flight: list[asyncio.Future] = []
     window = max(assoc.async_window, 1)
+    outstanding = 0
+    slot_free: asyncio.Future | None = None   # awaited while the window is full
 
     def record(index: int, res: StoreResult) -> None:
         results.append((index, res))
         if on_result is not None:
             on_result(res)
 
-    async def settle(index: int, fut: asyncio.Future, res: StoreResult) -> None:
-        try:
-            cmd, _data = await assoc.wait_response(fut)
+    def settled(index: int, res: StoreResult, fut: asyncio.Future) -> None:
+        nonlocal outstanding
+        exc = fut.exception() if not fut.cancelled() else AssociationError("cancelled")
+        if exc is not None:
+            res.error = str(exc)
+        else:
+            cmd, _data = fut.result()
             status = cmd.get(D.T_STATUS)
             res.status = status.value if status is not None else None
             if res.status is None:
@@ -296,9 +302,16 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
                 comment = cmd.get(D.T_ERROR_COMMENT)
                 if comment is not None and not res.ok:
                     res.error = str(comment.value)
-        except AssociationError as exc:
-            res.error = str(exc)
         record(index, res)
+        outstanding -= 1
+        if slot_free is not None and not slot_free.done():
+            slot_free.set_result(None)
+
+    async def wait_below(limit: int) -> None:
+        nonlocal slot_free
+        while outstanding >= limit:
+            slot_free = loop.create_future()
+            await slot_free
 
     conn = assoc.conn
     zero_copy = conn is not None and not conn.is_tls and _ZERO_COPY_MIN_PDV <= \
@@ -327,6 +340,7 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
         return loop.run_in_executor(None, load_batch, srcs) if srcs else None
 
     async def send_one(item: Outgoing | StoreResult, index: int) -> None:
+        nonlocal outstanding
         if isinstance(item, StoreResult):
             record(index, item)
             return
@@ -359,9 +373,9 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
             record(index, res)
             return
         del data, item
-        in_flight.append(asyncio.ensure_future(settle(index, fut, res)))
-        while len(in_flight) >= window:
-            await in_flight.pop(0)
+        outstanding += 1
+        assoc.when_answered(fut, functools.partial(settled, index, res))
+        await wait_below(window)
 
     index = -1
     pending_load = next_batch()
@@ -371,8 +385,7 @@ async def send_all(assoc: Association, sources: Iterator[Any], *,
         for item in batch:
             index += 1
             await send_one(item, index)
-    for task in in_flight:
-        await task
+    await wait_below(1)
     results.sort(key=lambda pair: pair[0])
     return [res for _, res in results]
 
