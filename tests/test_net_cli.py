@@ -46,7 +46,7 @@ def test_add_subcommands_registers_three():
     args = parser.parse_args(["store", "h", "11112", "a.dcm", "dir"])
     assert args.paths == ["a.dcm", "dir"]
     args = parser.parse_args(["storescp", "--port", "0", "--output-dir", "x"])
-    assert args.output_dir == "x" and not args.no_fsync
+    assert args.output_dir == "x" and not args.no_fsync and not args.no_direct_io
     with pytest.raises(SystemExit):
         parser.parse_args(["echo", "h", "99999"])
 
@@ -90,12 +90,13 @@ def test_store_reports_each_failure(scp, tmp_path):
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
-def test_storescp_process_with_dcmtk_and_sigterm(tmp_path):
+@pytest.mark.parametrize("flags", [(), ("--no-direct-io",)], ids=["direct-io", "page-cache"])
+def test_storescp_process_with_dcmtk_and_sigterm(tmp_path, flags):
     need_dcmtk("echoscu", "storescu")
     port = free_port()
     objs = make_objects(tmp_path / "objs", ("CT_small.dcm", "rtplan.dcm"))
     out = tmp_path / "out"
-    with dicomfast_storescp_process(out, port, "--aet", "CLISCP") as proc:
+    with dicomfast_storescp_process(out, port, "--aet", "CLISCP", *flags) as proc:
         run = subprocess.run([dcmtk("echoscu"), HOST, str(port)], env=dcmtk_env(),
                              capture_output=True, timeout=30)
         assert run.returncode == 0
