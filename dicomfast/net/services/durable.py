@@ -22,11 +22,12 @@ batch. While a batch is being synced the next objects are received, so under loa
 batches grow by themselves and the cost per object falls.
 
 The native version (``dicomfast._native._durable``) makes the system calls of a
-whole batch in one stretch without the GIL, and writes each whole object that is
-still in memory (every object smaller than the SCP's flush size) by direct I/O,
-past the page cache (``direct_io``, on by default; see ``_durable`` for why).
-:func:`commit_batch_py` is the same sequence in Python, buffered, used where the
-native one is missing and as its test oracle.
+whole batch in one stretch without the GIL. With it, a writer thread ahead of the
+committer writes each whole object that is still in memory (every object smaller
+than the SCP's flush size) by direct I/O, past the page cache (``direct_io``, on
+by default; see ``_durable`` for why). :func:`commit_batch_py` is the same
+sequence in Python, buffered, used where the native one is missing and as its
+test oracle.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def commit_batch_py(jobs: list[Job], folder: str, dir_fd: int, unnamed_files: bo
 #: a thousand. The rest wait for the next batch.
 MAX_BATCH = 64
 
-#: Whole objects up to this size are written by direct I/O (the native commit); a
+#: Whole objects up to this size are written by direct I/O (by the writer thread); a
 #: storage SCP hands the committer at most its flush size plus one PDU of data.
 DIRECT_STAGE = 4 << 20
 
