@@ -176,16 +176,6 @@ def _resident_pages(path: str) -> list[bool]:
         m.close()
 
 
-def _direct_io_supported(folder: str) -> bool:
-    try:
-        fd = os.open(os.path.join(folder, ".probe"), os.O_CREAT | os.O_WRONLY | os.O_DIRECT)
-    except (OSError, AttributeError):
-        return False
-    os.close(fd)
-    os.unlink(os.path.join(folder, ".probe"))
-    return True
-
-
 # Sizes around the 4 KiB blocks direct I/O writes whole, and one larger than the
 # staging buffer (written buffered).
 _DIRECT_SIZES = [0, 1, 4095, 4096, 4097, 3 * 4096 + 17, 60_000, 200_000]
@@ -202,7 +192,7 @@ def test_direct_io_leaves_every_size_exact(tmp_path):
     if not NATIVE:
         pytest.skip("the native group commit is built on Linux only")
     folder, dir_fd = _folder(tmp_path, "direct")
-    if not _direct_io_supported(folder):
+    if not durable.direct_io_supported(folder):
         os.close(dir_fd)
         pytest.skip("this file system has no direct I/O (O_DIRECT)")
     expected = {}
@@ -265,7 +255,8 @@ def test_buffered_commit_fills_the_page_cache(tmp_path):
 def test_committer_direct_io_option(tmp_path, direct_io):
     committer = Committer(str(tmp_path), direct_io=direct_io)
     try:
-        assert committer.direct_io == (direct_io and committer.native)
+        assert committer.direct_io == (direct_io and committer.native
+                                       and durable.direct_io_supported(str(tmp_path)))
 
         async def main() -> Job:
             fut = asyncio.get_running_loop().create_future()
@@ -285,12 +276,9 @@ def test_writer_sends_whole_objects_past_the_page_cache(tmp_path, monkeypatch):
     already started by a writer thread of the SCP, is written by the committer."""
     monkeypatch.setattr(durable, "DIRECT_STAGE", 64 << 10)
     committer = Committer(str(tmp_path))
-    if not committer.direct_io:
+    if not committer.direct_io:   # not Linux, or a file system without O_DIRECT
         committer.close()
         pytest.skip("no native group commit with direct I/O here")
-    if not _direct_io_supported(str(tmp_path)):
-        committer.close()
-        pytest.skip("this file system has no direct I/O (O_DIRECT)")
     sizes = [1, 4096, 60_001, 100_000]
     data = {size: os.urandom(size) for size in sizes}
     started = unnamed.open_unnamed(str(tmp_path))

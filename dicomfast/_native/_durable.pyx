@@ -137,25 +137,24 @@ cdef extern from *:
 
     /* A new unnamed file in the folder `dir_fd` holding `iov` at `offset`: a whole
        object (offset 0) that fits the aligned buffer `stage` is written by direct
-       I/O, anything else buffered. Returns the descriptor, or -1 with *err set
-       (nothing left open). *direct_ok is cleared when the file system refuses
-       direct I/O (EINVAL), so that later objects do not try again. */
+       I/O, anything else buffered (so is everything on a file system that refuses
+       direct I/O, EINVAL). Returns the descriptor, or -1 with *err set (nothing
+       left open). */
     static int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
-                         size_t stage_len, int *direct_ok, int *err) {
+                         size_t stage_len, int *err) {
         size_t total = df_iov_total(iov, n);
         int fd;
         *err = 0;
-        if (stage != NULL && *direct_ok && offset == 0 && total <= stage_len) {
+        if (stage != NULL && offset == 0 && total <= stage_len) {
             fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC | O_DIRECT, 0600);
             if (fd >= 0) {
                 *err = df_write_direct(fd, iov, n, total, stage);
-            } else if (errno == EINVAL) {
-                *direct_ok = 0;
-            } else {
+                goto written;
+            }
+            if (errno != EINVAL) {
                 *err = errno;
                 return -1;
             }
-            if (fd >= 0) goto written;
         }
         fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
         if (fd < 0) {
@@ -173,14 +172,13 @@ cdef extern from *:
 
     static void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync) {
         size_t i;
-        int any = 0, direct_ok = 0;
+        int any = 0;
         /* 1. The rest of each file, and its writeback started: the file system
               allocates the whole batch in one journal transaction. */
         for (i = 0; i < n; i++) {
             df_commit_job *j = &jobs[i];
             if (j->fd < 0) {
-                j->fd = df_create(dir_fd, j->iov, j->niov, j->offset, NULL, 0,
-                                  &direct_ok, &j->err);
+                j->fd = df_create(dir_fd, j->iov, j->niov, j->offset, NULL, 0, &j->err);
             } else {
                 j->err = df_write_all(j->fd, j->iov, j->niov, j->offset);
             }
@@ -216,7 +214,7 @@ cdef extern from *:
         for (i = 0; i < n; i++) jobs[i].err = ENOSYS;
     }
     static int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
-                         size_t stage_len, int *direct_ok, int *err) {
+                         size_t stage_len, int *err) {
         *err = ENOSYS;
         return -1;
     }
@@ -235,16 +233,12 @@ cdef extern from *:
         const char *spare
     void df_commit(df_commit_job *jobs, size_t n, int dir_fd, int do_fsync) nogil
     int df_create(int dir_fd, df_iovec *iov, int n, long long offset, char *stage,
-                  size_t stage_len, int *direct_ok, int *err) nogil
+                  size_t stage_len, int *err) nogil
     int DF_DURABLE_AVAILABLE
     int DF_DIRECT_ALIGN
 
 #: Whether this build can commit natively (Linux).
 available = bool(DF_DURABLE_AVAILABLE)
-
-
-#: The alignment a staging buffer for direct I/O must have.
-DIRECT_ALIGN = DF_DIRECT_ALIGN
 
 
 def commit_batch(list jobs, int dir_fd, bint do_fsync):
@@ -305,15 +299,15 @@ def commit_batch(list jobs, int dir_fd, bint do_fsync):
 def create_whole(int dir_fd, list chunks, stage=None):
     """A new unnamed file in the folder open as `dir_fd`, holding `chunks` (a whole
     object): written by direct I/O through `stage` (as for commit_batch) where it
-    fits, else buffered. Returns its descriptor, for a Job with nothing left to
-    write; raises OSError (nothing left open). Runs without the GIL, so writer
-    threads can have several objects on their way to the device at once."""
+    fits (`stage` must be aligned to 4 KiB, as an mmap is), else buffered. Returns
+    its descriptor, for a Job with nothing left to write; raises OSError (nothing
+    left open). Runs without the GIL: the event loop goes on receiving meanwhile."""
     cdef Py_ssize_t n = len(chunks), i, held = 0, pos = 0
     cdef Py_buffer stage_buf
     cdef char *stage_ptr = NULL
     cdef size_t stage_len = 0
     cdef bint staged = False
-    cdef int fd = -1, err = 0, direct_ok = 1
+    cdef int fd = -1, err = 0
     cdef Py_buffer *bufs = <Py_buffer *>PyMem_Malloc(max(n, 1) * sizeof(Py_buffer))
     cdef df_iovec *iovs = <df_iovec *>PyMem_Malloc(max(n, 1) * sizeof(df_iovec))
     if bufs == NULL or iovs == NULL:
@@ -335,7 +329,7 @@ def create_whole(int dir_fd, list chunks, stage=None):
                 iovs[pos].iov_len = <size_t>bufs[held - 1].len
                 pos += 1
         with nogil:
-            fd = df_create(dir_fd, iovs, <int>pos, 0, stage_ptr, stage_len, &direct_ok, &err)
+            fd = df_create(dir_fd, iovs, <int>pos, 0, stage_ptr, stage_len, &err)
     finally:
         if staged:
             PyBuffer_Release(&stage_buf)

@@ -596,11 +596,14 @@ class Association:
     async def _send_pdus(self, conn: transport.Connection | None, pdus: list[bytes]) -> None:
         if self.abort_reason is not None or conn is None or conn.closed:
             raise self.abort_reason or AssociationAborted("connection closed")
+        self._write_pdus(conn, pdus)
+        if conn.must_wait:
+            await conn.drain()
+
+    def _write_pdus(self, conn: transport.Connection, pdus: list[bytes]) -> None:
         for _ in pdus:
             self._event(Event.EVT9)  # each PDU is one P-DATA request (PS3.8 §9.2)
         conn.write(pdus[0] if len(pdus) == 1 else b"".join(pdus))
-        if conn.must_wait:
-            await conn.drain()
 
     async def send_request(self, context_id: int, cmd: Dataset, data: Any = None, *,
                            on_pending: Callable[[Dataset, bytes | None], None] | None = None
@@ -628,7 +631,7 @@ class Association:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
-            exc = AssociationAborted(f"no DIMSE response within {timeout} s (DIMSE timeout)")
+            exc = self._dimse_timeout()
             self.abort_reason = self.abort_reason or exc
             self.abort()
             raise exc from None
@@ -654,11 +657,13 @@ class Association:
     def _response_timed_out(self, fut: asyncio.Future) -> None:
         if fut.done():
             return
-        exc = AssociationAborted(
-            f"no DIMSE response within {self.settings.dimse_timeout} s (DIMSE timeout)")
-        self.abort_reason = self.abort_reason or exc
+        self.abort_reason = self.abort_reason or self._dimse_timeout()
         self.abort()
         self._fail(self.abort_reason)   # every outstanding request fails now
+
+    def _dimse_timeout(self) -> AssociationAborted:
+        return AssociationAborted(
+            f"no DIMSE response within {self.settings.dimse_timeout} s (DIMSE timeout)")
 
     def respond(self, context_id: int, cmd: Dataset) -> None:
         """Queue a response (from a callback); sent in order, after any message being sent.
@@ -673,11 +678,9 @@ class Association:
             pdus = list(D.message_pdus(context_id, raw, None, max_value))
             if len(pdus) == 1:
                 try:
-                    self._event(Event.EVT9)
+                    self._write_pdus(conn, pdus)
                 except AssociationError as exc:   # no P-DATA in this state
                     log.info("response not sent: %s", exc)
-                    return
-                conn.write(pdus[0])
                 return
         self._queued_responses += 1
         task = self.loop.create_task(self._respond(context_id, cmd))

@@ -219,7 +219,7 @@ class Committer:
         use_native = (native and _durable is not None and _durable.available
                       and self.unnamed_files)
         self._commit = self._native if use_native else self._python
-        self._direct_io = use_native and direct_io
+        self._direct_io = use_native and direct_io and direct_io_supported(folder)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()    # to the committer
         self._writes: queue.SimpleQueue = queue.SimpleQueue()   # to the writer
         self._thread: threading.Thread | None = None
@@ -327,6 +327,20 @@ class Committer:
         if self.dir_fd >= 0:
             os.close(self.dir_fd)
             self.dir_fd = -1
+
+
+def direct_io_supported(folder: str) -> bool:
+    """Whether `folder`'s file system takes direct I/O (O_DIRECT): tried once with an
+    unnamed file, which vanishes when closed (Linux)."""
+    tmpfile, direct = getattr(os, "O_TMPFILE", 0), getattr(os, "O_DIRECT", 0)
+    if not (tmpfile and direct):
+        return False
+    try:
+        fd = os.open(folder, tmpfile | direct | os.O_WRONLY, 0o600)
+    except OSError:   # EINVAL: no direct I/O here; EISDIR, EOPNOTSUPP: no O_TMPFILE
+        return False
+    os.close(fd)
+    return True
 
 
 def _size(chunks: list[Any]) -> float:

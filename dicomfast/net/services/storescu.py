@@ -32,12 +32,8 @@ from dicomfast.writer import encode_dataset
 try:
     from dicomfast._native import _fileio  # (a package import: the layering linter sees it)
 
-    read_head = _fileio.read_head
     read_heads = _fileio.read_heads
 except ImportError:  # a build without it: every file is read whole
-    def read_head(path: str, limit: int) -> tuple[bytes, int] | None:
-        return None
-
     def read_heads(paths: list[Any], limit: int) -> list[Any]:
         return [None] * len(paths)
 
@@ -119,22 +115,15 @@ def _uid(raw: bytes | None) -> str:
     return raw.decode("ascii", "replace").rstrip("\0 ") if raw else ""
 
 
-def load(source: str | os.PathLike | Dataset, *, zero_copy: bool = False) -> Outgoing:
-    """An object to send, from a Part 10 file or a Dataset.
-
-    `zero_copy`: a data set larger than :data:`HEAD` stays in its file (a
-    :class:`~dicomfast.net.transport.FileRegion` the kernel sends from the page
-    cache); only the head with the File Meta is read."""
+def load(source: str | os.PathLike | Dataset) -> Outgoing:
+    """An object to send, from a Part 10 file (read whole) or a Dataset; see
+    :func:`load_many` for objects whose data set stays in its file."""
     if isinstance(source, Dataset):
         ts = getattr(source, "transfer_syntax", None)
         uid = ts.uid if ts is not None else EXPLICIT_VR_LE
         return Outgoing("<dataset>", str(source.SOPClassUID), str(source.SOPInstanceUID),
                         uid, None, source)
     path = os.fspath(source)
-    if zero_copy:
-        item = _load_region(path)
-        if item is not None:
-            return item
     with open(path, "rb") as f:
         data = f.read()
     split = split_part10(data)
@@ -151,9 +140,11 @@ def load(source: str | os.PathLike | Dataset, *, zero_copy: bool = False) -> Out
 
 
 def load_many(sources: list[Any], *, zero_copy: bool = False) -> list[Outgoing | Exception]:
-    """load() of each source, or the exception that stopped it. With `zero_copy`
-    the heads of all the files are read in one native batch (no GIL hand-over per
-    file), so that one trip to a worker thread serves many objects."""
+    """load() of each source, or the exception that stopped it. With `zero_copy`, a
+    data set larger than :data:`HEAD` stays in its file (a
+    :class:`~dicomfast.net.transport.FileRegion` the kernel sends from the page
+    cache): only the heads with the File Meta are read, all in one native batch (no
+    GIL hand-over per file), so that one trip to a worker thread serves many."""
     heads: list[Any] = [None] * len(sources)
     if zero_copy:
         paths = [i for i, src in enumerate(sources) if not isinstance(src, Dataset)]
@@ -173,14 +164,10 @@ def load_many(sources: list[Any], *, zero_copy: bool = False) -> list[Outgoing |
     return out
 
 
-def _load_region(path: str) -> Outgoing | None:
-    """load() of a file whose data set is sent from the file, or None when it is
-    small, has no usable File Meta, or its File Meta does not fit in the head."""
-    return _region_from_head(path, read_head(path, HEAD))
-
-
 def _region_from_head(path: str, got: tuple[bytes, int] | None) -> Outgoing | None:
-    """_load_region once the head is read (`got`: read_head's result)."""
+    """The object of a file whose data set is sent from the file, from its head
+    (`got`: read_heads' result), or None when it is small, has no usable File Meta,
+    or its File Meta does not fit in the head."""
     if got is None:
         return None
     head, size = got
