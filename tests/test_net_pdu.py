@@ -474,3 +474,76 @@ def test_random_mutations_never_crash():
                 pass
         except P.PDUDecodeError:
             pass
+
+
+def test_receive_buffers_are_reused_only_when_nothing_refers_to_them():
+    """A large P-DATA buffer is handed out again once every view of it is gone, never
+    while a view (a data set's element, a file job's chunk) still refers to it; the
+    pool keeps at most its byte budget."""
+    from dicomfast.net.transport import ReceiveBuffers
+
+    pool = ReceiveBuffers(max_bytes=3 * 100_000)
+    first = pool.take(100_000)
+    first[:4] = b"abcd"
+    held = first[2:4]              # a slice outlives the view it came from
+    del first
+    second = pool.take(100_000)
+    second[:4] = b"wxyz"
+    assert bytes(held) == b"cd"    # not handed out again while referred to
+    del held
+    third = pool.take(90_000)      # free again, and big enough: the same memory
+    assert len(third) == 90_000 and bytes(third[2:4]) == b"cd"
+    assert pool.take(10_000).nbytes == 10_000   # a quarter at most may go unused
+    del second, third
+    big = [pool.take(150_000) for _ in range(3)]
+    assert pool._bytes <= pool.max_bytes
+    assert all(len(b) == 150_000 for b in big)
+
+
+def test_connection_takes_pdata_buffers_from_the_pool_and_others_its_own():
+    """Large P-DATA PDUs arrive in pooled buffers, which come back once the upper
+    layer lets go; any other large PDU (an A-ASSOCIATE-RQ with many contexts) gets
+    a bytearray of its own, the type its decoder reads."""
+    from dicomfast.net import transport
+    from dicomfast.net.transport import _DIRECT, _SCRATCH, Connection, ReceiveBuffers
+
+    pool = ReceiveBuffers()
+    taken = []
+
+    def take(n):
+        taken.append(n)
+        return pool.take(n)
+
+    class Upper:
+        got: list = []
+
+        def pdu_received(self, raw):
+            self.got.append(raw)
+
+        def pdu_error(self, exc):
+            raise exc
+
+    n = _SCRATCH + _DIRECT    # more than one read's worth: received in place
+    big = P.encode_pdata(1, 2, os.urandom(n))
+    other = bytes([P.ASSOCIATE_RQ, 0]) + n.to_bytes(4, "big") + bytes(n)
+    real = transport.RECEIVE_BUFFERS
+    transport.RECEIVE_BUFFERS = type("Pool", (), {"take": staticmethod(take)})()
+    try:
+        conn = Connection(Upper(), max_pdata_len=1 << 20, max_other_len=1 << 20)
+        for data in (big, other):
+            at = 0
+            while at < len(data):
+                buf = conn.get_buffer(-1)
+                n = min(len(buf), len(data) - at)
+                buf[:n] = data[at:at + n]
+                conn.buffer_updated(n)
+                at += n
+    finally:
+        transport.RECEIVE_BUFFERS = real
+    assert taken == [len(big)]
+    assert isinstance(Upper.got[0], memoryview) and bytes(Upper.got[0]) == big
+    assert type(Upper.got[1]) is bytearray and bytes(Upper.got[1]) == other
+    pdata = Upper.got.pop(0)
+    assert pool.take(len(big)).obj is not pdata.obj   # still referred to
+    del pdata
+    assert pool.take(len(big)).obj is pool._bufs[0]    # back in use

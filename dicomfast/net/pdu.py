@@ -11,6 +11,7 @@ before buffering its body.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -551,16 +552,22 @@ class Framer:
         self._need = 1
         return pdu
 
-    def take_partial(self, min_len: int) -> tuple[bytearray, int] | None:
+    def take_partial(self, min_len: int, pdata_buffer: Callable[[int], Any] | None = None
+                     ) -> tuple[Any, int] | None:
         """After :meth:`next` returned None: when the PDU under way is at least
-        `min_len` bytes long (its header is in and was checked), a bytearray of its
-        full length holding the `n` bytes that have arrived, as (pdu, n), taken out
-        of the framer; the caller receives the rest straight into it. Else None."""
+        `min_len` bytes long (its header is in and was checked), a writable buffer of
+        its full length holding the `n` bytes that have arrived, as (pdu, n), taken
+        out of the framer; the caller receives the rest straight into it. Else None.
+        A P-DATA-TF's buffer comes from `pdata_buffer(length)` when given (a pool:
+        any other PDU gets a bytearray of its own, as its decoder wants)."""
         buf = self._buf
         have = len(buf)
         if self._need < min_len or have >= self._need or have < 6:
             return None
-        pdu = _pdu.unset_bytearray(self._need)  # every byte is written before use
+        if pdata_buffer is not None and buf[0] == P_DATA_TF:
+            pdu = pdata_buffer(self._need)
+        else:
+            pdu = _pdu.unset_bytearray(self._need)  # every byte is written before use
         pdu[:have] = buf
         buf.clear()
         self._need = 1
