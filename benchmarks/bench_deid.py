@@ -139,7 +139,7 @@ def memory_runs(files: list[Path]) -> dict:
         for blob in blobs:
             ds = dicomfast.read(blob)
             deid.deidentify(ds)
-            ds.save(io.BytesIO())
+            ds.to_bytes()
 
     def dicognito() -> None:
         from dicognito.anonymizer import Anonymizer

@@ -24,7 +24,7 @@ from dicomfast.part10 import dcmread, read
 from dicomfast.pixels import decode_many
 from dicomfast.tag import Tag
 from dicomfast.uid import UID, generate_uid
-from dicomfast.writer import write
+from dicomfast.writer import to_bytes, write
 
 __version__ = "0.1.0"
 
@@ -45,8 +45,9 @@ __all__ = [
     "dcmread",
     "decode_many",
     "generate_uid",
-    "write",
     "read",
+    "to_bytes",
+    "write",
 ]
 
 del _json_model, _pixels, _transcode

@@ -410,6 +410,10 @@ class Dataset:
         """Write as a DICOM Part 10 file; see :func:`dicomfast.write`."""
         _extension("save")(self, target, transfer_syntax=transfer_syntax, **kwargs)
 
+    def to_bytes(self, *, transfer_syntax: str | None = None, **kwargs: Any) -> bytes:
+        """The bytes of this data set as a DICOM Part 10 file; see :func:`dicomfast.write`."""
+        return _extension("to_bytes")(self, transfer_syntax=transfer_syntax, **kwargs)
+
     def to_json_dict(self, bulk_data_threshold: int = 1024,
                      bulk_data_uri_handler: Callable[..., Any] | None = None) -> dict:
         """The DICOM JSON Model (PS3.18 §F.2) of this data set, as a dict."""

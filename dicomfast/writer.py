@@ -396,13 +396,46 @@ def _target_syntax(ds: Dataset, transfer_syntax_uid: str | None) -> TransferSynt
     return transfer_syntax(transfer_syntax_uid)
 
 
-def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
-          transfer_syntax: str | None = None, preamble: bytes | None = None,
-          undefined_length_sequences: bool | None = None, threads: int | None = None,
-          allow_lossy: bool = False, offset_table: str | None = None,
-          max_fragment_size: int | None = None,
-          encode_options: Mapping[str, Any] | None = None) -> None:
-    """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file object).
+def write(ds: Dataset, target: str | os.PathLike | IO[bytes], **options: Any) -> None:
+    """Write `ds` as a DICOM Part 10 file (to a path, atomically, or a binary file
+    object); the options are :func:`part10_chunks`'."""
+    parts = part10_chunks(ds, **options)
+    if hasattr(target, "write"):
+        for part in parts:
+            target.write(part)  # type: ignore[union-attr]
+        return
+    path = os.fspath(target)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def to_bytes(ds: Dataset, **options: Any) -> bytes:
+    """`ds` as the bytes of a DICOM Part 10 file (the options are
+    :func:`part10_chunks`'): assembled in one allocation, where a BytesIO would grow
+    and copy the pixel data again as it does."""
+    return b"".join(part10_chunks(ds, **options))
+
+
+def part10_chunks(ds: Dataset, *, transfer_syntax: str | None = None,
+                  preamble: bytes | None = None,
+                  undefined_length_sequences: bool | None = None, threads: int | None = None,
+                  allow_lossy: bool = False, offset_table: str | None = None,
+                  max_fragment_size: int | None = None,
+                  encode_options: Mapping[str, Any] | None = None) -> list[Any]:
+    """`ds` as a DICOM Part 10 file, in chunks to write one after the other: new
+    bytes, and views of the source's bytes for what is copied as read (the pixel
+    data above all), so that nothing large is copied before it is written.
 
     The preamble is 128 zero bytes unless `preamble` is given: a preamble read
     from a file is never written back on its own (CVE-2019-11687).
@@ -448,28 +481,8 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], *,
         parts[0] = head + parts[0]  # one write for a small file's whole header
     else:
         parts.insert(0, head)
-    if hasattr(target, "write"):
-        for part in parts:
-            target.write(part)  # type: ignore[union-attr]
-        return
-    path = os.fspath(target)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    return parts
 
 
-def _save(ds: Dataset, target: Any, **kwargs: Any) -> None:
-    write(ds, target, **kwargs)
-
-
-_dataset.extensions["save"] = _save
+_dataset.extensions["save"] = write
+_dataset.extensions["to_bytes"] = to_bytes

@@ -55,6 +55,7 @@ def test_round_trip_same_syntax(path, tmp_path):
     ds = _read(path)
     out = tmp_path / "out.dcm"
     ds.save(out)
+    assert ds.to_bytes() == out.read_bytes()   # the same file, assembled in memory
     again = _read(out)
     stats = {"elements": 0, "private_un": 0}
     if file_id(path) in PYDICOM_WRONG:
@@ -122,6 +123,7 @@ def test_change_native_syntax(name, ts, tmp_path):
     ds = _read(path)
     out = tmp_path / "out.dcm"
     ds.save(out, transfer_syntax=ts)
+    assert dicomfast.to_bytes(ds, transfer_syntax=ts) == out.read_bytes()
     again = _read(out)
     assert again.transfer_syntax.uid == ts
     _same_across_syntaxes(_read(path), again, name)

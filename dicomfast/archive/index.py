@@ -14,7 +14,6 @@ is not there.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
@@ -322,9 +321,7 @@ class Archive:
         `transfer_syntax` re-encodes it first."""
         if isinstance(source, Dataset):
             ds = source
-            buf = io.BytesIO()
-            ds.save(buf, transfer_syntax=transfer_syntax)
-            data = buf.getvalue()
+            data = ds.to_bytes(transfer_syntax=transfer_syntax)
         else:
             if isinstance(source, (bytes, bytearray, memoryview)):
                 data = bytes(source)
@@ -337,9 +334,7 @@ class Archive:
                 full = read(data)
                 ts = getattr(full, "transfer_syntax", None)
                 if ts is None or ts.uid != transfer_syntax:
-                    buf = io.BytesIO()
-                    full.save(buf, transfer_syntax=transfer_syntax)
-                    data = buf.getvalue()
+                    data = full.to_bytes(transfer_syntax=transfer_syntax)
         ds = read_header(data)
         sop, study, series = (_text(ds[k].value if k in ds else "")
                               for k in ("SOPInstanceUID", "StudyInstanceUID",

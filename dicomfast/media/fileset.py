@@ -21,7 +21,6 @@ the final encoding, whose layout is then checked to be the same.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -39,7 +38,7 @@ from dicomfast.media.dicomdir import (
 )
 from dicomfast.part10 import read
 from dicomfast.uid import generate_uid
-from dicomfast.writer import EXPLICIT_VR_LITTLE_ENDIAN, write
+from dicomfast.writer import EXPLICIT_VR_LITTLE_ENDIAN, to_bytes
 
 __all__ = ["FileSetReport", "is_valid_file_id", "make_fileset", "record_type_for"]
 
@@ -300,9 +299,7 @@ def _remove_empty_parents(folder: Path, root: Path) -> None:
 
 
 def _encode(top: Dataset) -> bytes:
-    buf = io.BytesIO()
-    write(top, buf, transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
-    return buf.getvalue()
+    return to_bytes(top, transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
 
 
 def build_dicomdir(tree: list[Any], file_set_id: str = "") -> bytes:

@@ -7,7 +7,6 @@ syntaxes they carry follow PS3.18 Table 8.7.3-5 (frames) and §8.7.4 (rendered).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -94,12 +93,10 @@ def check_target_syntax(uid: str) -> None:
 def transcoded_instance(path: str, target: str) -> bytes:
     """The Part 10 bytes of the file at `path` in transfer syntax `target`."""
     ds = read(path)
-    buf = io.BytesIO()
     try:
-        ds.save(buf, transfer_syntax=target)
+        return ds.to_bytes(transfer_syntax=target)
     except DicomfastError as exc:
         raise HTTPError(406, f"cannot transcode to {target}: {exc}") from None
-    return buf.getvalue()
 
 
 def read_chunks(path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import io
 import itertools
 import os
 import struct
@@ -231,11 +230,10 @@ def reencode(item: Outgoing, target: str) -> bytes:
     current = getattr(ds, "transfer_syntax", None)
     if current is not None and current.uid != target and current.is_encapsulated \
             and "PixelData" in ds:
-        buf = io.BytesIO()
-        ds.save(buf, transfer_syntax=target)
-        split = split_part10(buf.getvalue())
+        data = ds.to_bytes(transfer_syntax=target)
+        split = split_part10(data)
         assert split is not None
-        return buf.getvalue()[split[0]:]
+        return data[split[0]:]
     return encode_dataset(ds, target)
 
 
