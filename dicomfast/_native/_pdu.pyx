@@ -14,6 +14,12 @@ from dicomfast._native.dfcore cimport (
     df_pdu_frame_info, df_pdu_item, df_pdu_opts, df_pdu_parse, df_status,
 )
 
+cdef extern from "Python.h":
+    # CPython's bytearray (Include/cpython/bytearrayobject.h, the same from 3.2 on):
+    # ob_exports counts the buffer views of it that are alive.
+    ctypedef struct PyByteArrayObject:
+        Py_ssize_t ob_exports
+
 # Enough for any P-DATA-TF PDU seen in practice and most association PDUs; larger
 # lists take one size query and one heap allocation.
 cdef enum:
@@ -25,6 +31,13 @@ cdef inline void _opts(df_pdu_opts *o, uint32_t max_pdata_len, uint32_t max_othe
     o.max_pdata_len = max_pdata_len
     o.max_other_len = max_other_len
     o.strict = strict
+
+
+def buffer_exports(bytearray b not None):
+    """How many buffer views of `b` are alive: 0 once every memoryview made of it
+    (and every slice of those) is gone. Unlike a reference count, this does not
+    depend on how the interpreter passes arguments."""
+    return (<PyByteArrayObject *>b).ob_exports
 
 
 def unset_bytearray(Py_ssize_t n):

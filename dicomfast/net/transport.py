@@ -16,7 +16,6 @@ import asyncio
 import os
 import socket
 import ssl as _ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -85,9 +84,11 @@ class ReceiveBuffers:
     A fresh buffer of half a megabyte costs 128 page faults as the kernel copies
     into it, and the allocator hands freed ones back to the system soon after: per
     received object, that was a fifth of the receiving thread's kernel time. A
-    buffer is handed out as a memoryview, so every reference from outside (the data
-    set's views, a file job's chunks) holds it through that view's export, and it
-    is free again when its reference count is down to the pool's own.
+    buffer is only ever handed out as a memoryview, so everything that refers to
+    it from outside (the data set's views, a file job's chunks, C code holding a
+    Py_buffer) keeps that view's export of it alive, and it is free again once it
+    has no export left. (A view's ``.obj`` would hand out the bytearray itself:
+    nothing here takes it.)
     """
 
     def __init__(self, max_bytes: int = _POOL_BYTES) -> None:
@@ -102,8 +103,7 @@ class ReceiveBuffers:
             bufs = self._bufs
             spare = -1
             for i in range(len(bufs)):
-                # 2: the list's reference and getrefcount's argument; no view left.
-                if sys.getrefcount(bufs[i]) == 2:
+                if not _pdu.buffer_exports(bufs[i]):
                     size = len(bufs[i])
                     if n <= size <= n + (n >> 2):   # at most a quarter unused
                         return memoryview(bufs[i])[:n]
