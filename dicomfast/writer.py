@@ -12,12 +12,12 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from typing import IO, Any
 
 from dicomfast import dataset as _dataset
+from dicomfast.atomic import write_file
 from dicomfast.dataset import Dataset, Sequence
 from dicomfast.element import DataElement
 from dicomfast.encode import encode_value
@@ -404,20 +404,7 @@ def write(ds: Dataset, target: str | os.PathLike | IO[bytes], **options: Any) ->
         for part in parts:
             target.write(part)  # type: ignore[union-attr]
         return
-    path = os.fspath(target)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_file(target, parts)
 
 
 def to_bytes(ds: Dataset, **options: Any) -> bytes:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,6 +26,7 @@ from typing import Any
 
 from dicomfast.archive import keys as K
 from dicomfast.archive.matching import QueryError, is_universal, match_value, sql_match, vr_of
+from dicomfast.atomic import fsync_folder, write_file
 from dicomfast.dataset import Dataset, Sequence
 from dicomfast.errors import DicomfastError, InvalidDicomError
 from dicomfast.part10 import read
@@ -124,14 +124,6 @@ def read_header(source: Any) -> Dataset:
         return read(source, stop_before_pixels=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def durable_write(dest: Path, data: Any, *, fsync: bool = True) -> None:
     """Write `data` at `dest` so that, once this returns, it survives a crash: a
     temporary file in the same folder, fsync, atomic rename, fsync of the folder (and
@@ -142,24 +134,10 @@ def durable_write(dest: Path, data: Any, *, fsync: bool = True) -> None:
         created.append(parent)
         parent = parent.parent
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".dicomfast-", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_file(dest, [data], fsync=fsync)
     if fsync:
-        _fsync_dir(dest.parent)
         for folder in created:
-            _fsync_dir(folder.parent)
+            fsync_folder(folder.parent)
 
 
 def _schema() -> str:

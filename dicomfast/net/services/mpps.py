@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from dicomfast.atomic import write_file
 from dicomfast.dataset import Dataset
 from dicomfast.errors import DicomfastError
 from dicomfast.net import dimse_n as N
@@ -88,26 +88,7 @@ class MPPSStore:
     def put(self, uid: str, ds: Dataset) -> None:
         path = self._path(uid)
         data = json.dumps(ds.to_json_dict()).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".mpps-", suffix=".part", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                if self.fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        if self.fsync:
-            dfd = os.open(self.folder, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        write_file(path, [data], fsync=self.fsync, prefix=".mpps-")
 
     def uids(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.json"))
