@@ -341,6 +341,18 @@ def test_connection_receives_large_pdus_in_place():
         assert conn._pdu is None and conn.framer.buffered == 0
 
 
+def _receive(conn, data: bytes) -> None:
+    """`data` into a Connection as the event loop hands it over: each read fills
+    as much of the buffer the connection offers as there is."""
+    at = 0
+    while at < len(data):
+        buf = conn.get_buffer(-1)
+        n = min(len(buf), len(data) - at)
+        buf[:n] = data[at:at + n]
+        conn.buffer_updated(n)
+        at += n
+
+
 def test_connection_reads_little_after_a_large_pdu():
     """After a large PDU the next read takes only a peek's worth, so that the next
     large PDU arrives in place rather than through the scratch buffer; reads full of
@@ -359,13 +371,7 @@ def test_connection_reads_little_after_a_large_pdu():
     conn = Connection(Upper(), max_pdata_len=1 << 20)
 
     def send(data: bytes) -> None:
-        at = 0
-        while at < len(data):
-            buf = conn.get_buffer(-1)
-            n = min(len(buf), len(data) - at)
-            buf[:n] = data[at:at + n]
-            conn.buffer_updated(n)
-            at += n
+        _receive(conn, data)
 
     command, big = golden("p_data_tf_echo_rq"), P.encode_pdata(1, 2, os.urandom(4 * _DIRECT))
     assert len(conn.get_buffer(-1)) == _SCRATCH
@@ -531,13 +537,7 @@ def test_connection_takes_pdata_buffers_from_the_pool_and_others_its_own():
     try:
         conn = Connection(Upper(), max_pdata_len=1 << 20, max_other_len=1 << 20)
         for data in (big, other):
-            at = 0
-            while at < len(data):
-                buf = conn.get_buffer(-1)
-                n = min(len(buf), len(data) - at)
-                buf[:n] = data[at:at + n]
-                conn.buffer_updated(n)
-                at += n
+            _receive(conn, data)
     finally:
         transport.RECEIVE_BUFFERS = real
     assert taken == [len(big)]
