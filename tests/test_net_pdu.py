@@ -504,6 +504,9 @@ def test_receive_buffers_are_reused_only_when_nothing_refers_to_them():
     big = [pool.take(150_000) for _ in range(3)]
     assert pool._bytes <= pool.max_bytes
     assert all(len(b) == 150_000 for b in big)
+    few = ReceiveBuffers(max_buffers=2)
+    held = [few.take(70_000) for _ in range(3)]
+    assert len(few._bufs) == 2 and all(len(b) == 70_000 for b in held)
 
 
 def test_connection_takes_pdata_buffers_from_the_pool_and_others_its_own():

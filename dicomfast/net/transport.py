@@ -73,8 +73,10 @@ class Upper(Protocol):
 _SCRATCH = 256 << 10
 _DIRECT = 64 << 10
 _PEEK = 16 << 10
-# Large P-DATA buffers kept for reuse, up to this many bytes per process.
+# Large P-DATA buffers kept for reuse, up to this many bytes and this many buffers
+# per process (each request looks through them all).
 _POOL_BYTES = 32 << 20
+_POOL_BUFFERS = 64
 
 
 class ReceiveBuffers:
@@ -91,8 +93,9 @@ class ReceiveBuffers:
     nothing here takes it.)
     """
 
-    def __init__(self, max_bytes: int = _POOL_BYTES) -> None:
+    def __init__(self, max_bytes: int = _POOL_BYTES, max_buffers: int = _POOL_BUFFERS) -> None:
         self.max_bytes = max_bytes
+        self.max_buffers = max_buffers
         self._bufs: list[bytearray] = []
         self._bytes = 0
         self._lock = threading.Lock()   # event loops in several threads may share it
@@ -109,10 +112,11 @@ class ReceiveBuffers:
                         return memoryview(bufs[i])[:n]
                     spare = i
             buf = _pdu.unset_bytearray(n)
-            if spare >= 0 and self._bytes + n > self.max_bytes:
+            if spare >= 0 and (self._bytes + n > self.max_bytes
+                               or len(bufs) >= self.max_buffers):
                 self._bytes -= len(bufs[spare])   # an idle one of another size makes room
                 del bufs[spare]
-            if self._bytes + n <= self.max_bytes:
+            if self._bytes + n <= self.max_bytes and len(bufs) < self.max_buffers:
                 bufs.append(buf)
                 self._bytes += n
             return memoryview(buf)[:n]
