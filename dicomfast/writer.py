@@ -188,7 +188,26 @@ def _ascii_value_bytes(vr: str, value: str, little: bool) -> bytes:
     return raw
 
 
+def _ascii_element_bytes(tag: int, vr: str, value: str, enc: _Encoding) -> bytes:
+    """A whole element (header and value) of ASCII text or empty, each distinct short
+    one encoded once: de-identification writes the same dummies and empty values in
+    file after file."""
+    key = (tag, vr, value, enc.raw_flags)
+    raw = _ELEMENTS.get(key)
+    if raw is None:
+        raw = _ascii_value_bytes(vr, value, enc.little) if value else b""
+        raw = _header(tag, vr, len(raw), enc) + raw
+        if len(value) > _ELEMENT_CACHED_CHARS:
+            return raw
+        if len(_ELEMENTS) >= _ENCODED_MAX:
+            _ELEMENTS.clear()
+        _ELEMENTS[key] = raw
+    return raw
+
+
 _ENCODED: dict[tuple[str, str, bool], bytes] = {}
+_ELEMENTS: dict[tuple[int, str, str, int], bytes] = {}
+_ELEMENT_CACHED_CHARS = 64   # a UID's length: longer values are encoded each time
 _ENCODED_MAX = 4096
 #: VRs whose new values the data set loop writes itself (no sequences, no
 #: ambiguous VRs, no encapsulated pixel data).
@@ -306,13 +325,11 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
             # mostly leaves): empty, or ASCII text, is written here in one step.
             value = v._value
             if value is None:
-                raw = b""
-            elif type(value) is str and value.isascii():
-                raw = _ascii_value_bytes(v.VR, value, enc.little)
-            else:
+                value = ""
+            elif type(value) is not str or not value.isascii():
                 _write_element(ds, tag, v, enc, out)
                 continue
-            out.add(_header(tag, v.VR, len(raw), enc) + raw)
+            out.add(_ascii_element_bytes(tag, v.VR, value, enc))
             continue
         _write_element(ds, tag, v, enc, out)
 

@@ -152,6 +152,31 @@ def test_dcmtk_accepts_our_files(ts, tmp_path):
         assert dump.returncode == 0 and not dump.stderr, dump.stderr
 
 
+@pytest.mark.parametrize("ts", [IMPLICIT, EXPLICIT, BIG])
+def test_new_text_values_in_every_native_syntax(ts, tmp_path):
+    """New ASCII and empty values, written in each native syntax twice over (the
+    second time from the writer's cache of encoded elements), read back by
+    pydicom as set; one syntax's cached bytes never serve another."""
+    path = find("CT_small.dcm")
+    if path is None:
+        pytest.skip("CT_small.dcm is not in the corpus")
+    for other in (ts, EXPLICIT if ts != EXPLICIT else BIG, ts):
+        ds = _read(path)
+        ds.PatientName = "ANONYMIZED"
+        ds.PatientID = ""
+        ds.StudyDate = "19000101"
+        ds.AccessionNumber = None
+        ds.ImageComments = "x" * 70             # LT, longer than what is cached
+        out = tmp_path / "out.dcm"
+        ds.save(out, transfer_syntax=other)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pd = pydicom.dcmread(out)
+        assert str(pd.file_meta.TransferSyntaxUID) == other
+        assert (pd.PatientName, pd.PatientID, pd.StudyDate, pd.AccessionNumber,
+                pd.ImageComments) == ("ANONYMIZED", "", "19000101", "", "x" * 70)
+
+
 def test_new_dataset_from_scratch(tmp_path):
     ds = dicomfast.Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
