@@ -195,7 +195,9 @@ def _ascii_element_bytes(tag: int, vr: str, value: str, enc: _Encoding) -> bytes
     key = (tag, vr, value, enc.raw_flags)
     raw = _ELEMENTS.get(key)
     if raw is None:
-        raw = _ascii_value_bytes(vr, value, enc.little) if value else b""
+        # Straight to the encoder: this cache stands in for _ascii_value_bytes' here,
+        # and the new UIDs that miss it would only churn that one too.
+        raw = encode_value(vr, value, enc.little) if value else b""
         raw = _header(tag, vr, len(raw), enc) + raw
         if len(value) > _ELEMENT_CACHED_CHARS:
             return raw

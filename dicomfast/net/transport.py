@@ -85,7 +85,7 @@ class ReceiveBuffers:
 
     A fresh buffer of half a megabyte costs 128 page faults as the kernel copies
     into it, and the allocator hands freed ones back to the system soon after: per
-    received object, that was a fifth of the receiving thread's kernel time. A
+    received object, that was about a third of the receiving thread's kernel time. A
     buffer is only ever handed out as a memoryview, so everything that refers to
     it from outside (the data set's views, a file job's chunks, C code holding a
     Py_buffer) keeps that view's export of it alive, and it is free again once it
