@@ -24,11 +24,11 @@ import secrets
 import threading
 import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from dicomfast import _deid_profile as _table
-from dicomfast.dataset import Dataset, Sequence
+from dicomfast.atomic import write_chunks
+from dicomfast.dataset import Dataset, Sequence, key_to_tag
 from dicomfast.element import DataElement
 from dicomfast.errors import DicomfastError, DicomfastWarning
 from dicomfast.uid import generate_uid
@@ -221,6 +221,42 @@ class _Context:
         return found
 
 
+def _write_file(path: str | os.PathLike, chunks: list[Any]) -> None:
+    """Write `chunks` as the file `path`, making its folder as needed, under a hidden
+    name next to it that is then renamed: a process killed mid-write leaves no partial
+    file under the final name. The name is the target's own plus this process and
+    thread, so that writers of a batch never share one, without the random names
+    (and retries) of mkstemp."""
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    part = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.part")
+    try:
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except FileNotFoundError:  # the folder is new: made once, not checked per file
+            os.makedirs(folder or ".", exist_ok=True)
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            write_chunks(fd, chunks)
+        finally:
+            os.close(fd)
+        os.replace(part, path)
+    except BaseException:
+        try:
+            os.unlink(part)
+        except OSError:
+            pass
+        raise
+
+
+def _sorts_late(key: Any) -> bool:
+    """Whether a replacement's key is a tag that sorts with or after the pixel data."""
+    try:
+        return key_to_tag(key) >= 0x7FE00008
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 class Deidentifier:
     """Applies the Basic Profile with `options` (names from :data:`OPTIONS`).
 
@@ -261,6 +297,9 @@ class Deidentifier:
         self.salt = salt
         self.burned_in = burned_in
         self.replacements = dict(replacements or {})
+        # Replacements that sort with or after the pixel data: files are then read whole
+        # (deidentify_file copies a pixel data element that ends its file as the tail).
+        self._late_replacements = any(_sorts_late(key) for key in self.replacements)
         self.safe_private = {(c.strip(), g, e) for c, g, e in safe_private}
         self.cleaner = cleaner
         self.date_offset = date_offset
@@ -300,30 +339,35 @@ class Deidentifier:
 
     def deidentify_file(self, src: Any, dst: Any = None) -> Dataset:
         """Read `src`, de-identify it and, when `dst` is given, write it there (folders
-        made as needed). The pixel data is copied as stored, never decoded."""
-        from dicomfast.part10 import read
+        made as needed; `dst` may also be a function of the de-identified data set
+        that returns the path). The pixel data is copied as stored, never decoded.
 
-        ds = read(src)
-        self.deidentify(ds)
-        if dst is None:
+        From a path to a path, only the file's head is read when its pixel data is
+        its last element: the pixel data is copied file to file by the kernel, and
+        the data set returned has everything else."""
+        from dicomfast.part10 import read
+        from dicomfast.split_read import open_split
+        from dicomfast.writer import part10_chunks
+
+        if (isinstance(src, (str, os.PathLike)) and dst is not None
+                and not hasattr(dst, "write") and not self._late_replacements):
+            with open_split(src) as split:
+                ds = self.deidentify(split.dataset)
+                chunks = part10_chunks(ds)
+                if split.pixels is not None:
+                    # The pixel data ends the file, so nothing may sort after it: the
+                    # profile adds nothing there, and late replacements read it whole.
+                    assert max(ds._map(), default=0) < split.pixel_tag
+                    chunks.append(split.pixels)
+                _write_file(dst(ds) if callable(dst) else dst, chunks)
             return ds
-        if not isinstance(dst, (str, os.PathLike)):
+        ds = self.deidentify(read(src))
+        if callable(dst):
+            dst = dst(ds)
+        if isinstance(dst, (str, os.PathLike)):
+            _write_file(dst, part10_chunks(ds))
+        elif dst is not None:
             ds.save(dst)
-            return ds
-        path = Path(dst)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written under a hidden name next to the target, then renamed: a process
-        # killed mid-write leaves no partial file under the final name. The name is
-        # the target's own plus this process and thread, so that writers of a batch
-        # never share one, without the random names (and retries) of mkstemp.
-        part = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
-        try:
-            with open(part, "wb") as f:
-                ds.save(f)
-            os.replace(part, path)
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
         return ds
 
     # -- the walk ------------------------------------------------------------------------------

@@ -72,12 +72,7 @@ class _Batch:
         src, dst = pair
         try:
             if self.settings["rename"]:
-                ds = self.deid.deidentify_file(src)
-                sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
-                dst = self.target / str(ds.get("StudyInstanceUID") or "study") / str(
-                    ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                ds.save(dst)
+                self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
             else:
                 self.deid.deidentify_file(src, dst)
             return src.stat().st_size, True, None
@@ -85,6 +80,12 @@ class _Batch:
             return 0, False, f"refused: {exc}"
         except (OSError, DicomfastError, ValueError, AttributeError) as exc:
             return 0, False, f"{src}: {exc}"
+
+    def _renamed(self, ds: Any, src: Path) -> Path:
+        """STUDY/SERIES/SOP.dcm of the new UIDs under the target."""
+        sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
+        return self.target / str(ds.get("StudyInstanceUID") or "study") / str(
+            ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
 
     def each(self, pairs: list[tuple[Path, Path]], threads: int
              ) -> Iterator[tuple[int, bool, str | None]]:

@@ -45,6 +45,7 @@ from dicomfast.deid import (
     UIDMap,
     resolve_action,
 )
+from dicomfast.errors import DicomfastError
 
 pydicom = pytest.importorskip("pydicom")
 
@@ -349,23 +350,92 @@ def test_header_only_rewrite_never_decodes_pixels(monkeypatch):
     assert bytes(again["PixelData"].value) == bytes(dicomfast.read(path)["PixelData"].value)
 
 
-def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fails_in", ["writev", "copy_file_range"])
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, fails_in):
     """The output is written under a hidden name and renamed: a write that fails
-    half way leaves neither a partial file nor a changed earlier one."""
-    path = _need("CT_small.dcm")
+    half way leaves neither a partial file nor a changed earlier one, whether it
+    fails writing the head or copying the pixel data file to file."""
+    path = _need("CT_small.dcm") if fails_in == "writev" else _large_file()
     dst = tmp_path / "out" / "ct.dcm"
     Deidentifier().deidentify_file(path, dst)
     before = dst.read_bytes()
 
-    def half_then_fail(ds, target, **kw):
-        target.write(b"\0" * 200)
+    def half_then_fail(*args):
+        os.write(args[0] if fails_in == "writev" else args[1], b"\0" * 200)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dicomfast.Dataset, "save", half_then_fail)
+    monkeypatch.setattr(os, fails_in, half_then_fail)
     with pytest.raises(OSError, match="No space"):
         Deidentifier().deidentify_file(path, dst)
     assert dst.read_bytes() == before
     assert sorted(p.name for p in dst.parent.iterdir()) == ["ct.dcm"]
+
+
+def _large_file():
+    """A corpus file read up to its pixel data (which deidentify_file copies file to
+    file) and written back by every peer."""
+    from dicomfast.split_read import open_split
+
+    for path in all_files():
+        if path.stat().st_size > 200_000 and path.suffix == ".dcm":
+            try:
+                with open_split(path) as split:
+                    if split.pixels is not None and "SOPInstanceUID" in split.dataset:
+                        return path
+            except DicomfastError:
+                continue
+    pytest.skip("no large corpus file ends with its pixel data")
+
+
+def test_file_to_file_writes_what_the_whole_read_writes(tmp_path, monkeypatch):
+    """deidentify_file from a path to a path copies the pixel data file to file when
+    it ends the file: the output is byte for byte the whole read's, de-identified
+    alike, for every corpus file."""
+    from dicomfast import deid as deid_module
+
+    fresh = iter(())
+
+    def same_fresh_uids(prefix=None, entropy_srcs=None):
+        # an empty UID gets a fresh one: the same sequence for both runs of a file
+        return real(prefix, entropy_srcs=entropy_srcs or [str(next(fresh))])
+
+    real = deid_module.generate_uid
+    monkeypatch.setattr(deid_module, "generate_uid", same_fresh_uids)
+    compared = copied = 0
+    for k, path in enumerate(all_files()):
+        deid = Deidentifier(salt="same", burned_in="ignore", date_offset=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fresh = iter(range(100))
+            try:
+                expected = _saved(deid.deidentify(dicomfast.read(path)))
+            except (DicomfastError, ValueError):
+                continue
+            out = tmp_path / f"{k}.dcm"
+            fresh = iter(range(100))
+            ds = deid.deidentify_file(path, out)
+        assert out.read_bytes() == expected, file_id(path)
+        compared += 1
+        copied += "PixelData" not in ds and "PixelData" in dicomfast.read(out)
+    assert compared > 200 and copied > 50
+
+
+def test_the_output_path_may_depend_on_the_dataset(tmp_path):
+    path = _large_file()
+    ds = Deidentifier(salt="x").deidentify_file(
+        path, lambda ds: tmp_path / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm")
+    out = tmp_path / ds.StudyInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+    assert dicomfast.read(out).SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_late_replacements_make_a_whole_read(tmp_path):
+    """A replacement that sorts after the pixel data is written in its place."""
+    path = _large_file()
+    out = tmp_path / "out.dcm"
+    Deidentifier(replacements={0x7FE10010: "A CREATOR"}).deidentify_file(path, out)
+    written = dicomfast.read(out)
+    assert written[0x7FE10010].value == "A CREATOR"
+    assert bytes(written.PixelData) == bytes(dicomfast.read(path).PixelData)
 
 
 # -- the command line ------------------------------------------------------------------------------

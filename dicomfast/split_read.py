@@ -1,0 +1,189 @@
+"""Reading a file up to its pixel data, for rewrites that keep the pixel data as stored.
+
+A header rewrite (de-identification, a tag edit) changes a few kilobytes at the
+front of a file and copies the rest, the pixel data, unchanged. Read whole, that
+rest passes through this process's memory twice: read into a fresh buffer, then
+written out of it. :func:`open_split` reads and parses only the head, and checks
+that the pixel data element is the file's last (PS3.5 §7.1: elements ascend, and
+(7FE0,0010) is the last of most files). The pixel data is then written to the new
+file as a :class:`~dicomfast.atomic.FileRange` of the source, which the kernel
+copies file to file.
+
+    >>> with open_split(path) as split:
+    ...     ds = split.dataset                 # without the pixel data when split.pixels
+    ...     chunks = part10_chunks(ds) + ([split.pixels] if split.pixels else [])
+
+A file the split does not suit is read whole (``split.pixels`` is None): a small
+one, a deflated one, one with more than 256 KiB before its pixel data, or one with anything after its pixel data element (private groups
+above 7FE0, a signature, padding), which the caller must see to rewrite.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+from dicomfast._index import vr_table
+from dicomfast._native import _scan
+from dicomfast.atomic import FileRange
+from dicomfast.dataset import Dataset
+from dicomfast.errors import DicomfastError
+from dicomfast.part10 import _lookup_transfer_syntax, read
+
+__all__ = ["HEAD_BYTES", "SplitFile", "open_split"]
+
+#: Files no larger than this are read whole: copying their little pixel data through
+#: memory costs less than the extra calls.
+HEAD_BYTES = 1 << 16
+# How much of a file is read to find its pixel data: most heads are a few kilobytes,
+# and reading more than the head costs a copy of its own; a head longer than the
+# first read is read again, once, with the second; longer still, the file whole.
+_HEAD_READS = (1 << 14, 1 << 18)
+# An encapsulated pixel data element is walked item by item (one pread each past the
+# head) to find its end; one with more fragments than this is read whole instead.
+_MAX_FRAGMENTS = 4096
+_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+_ITEM, _SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+# Explicit VRs with a 4-byte length after 2 reserved bytes (PS3.5 §7.1.2).
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
+             b"UT", b"UV"}
+# Scanner warnings that leave the head's end in doubt (df_scan.h): trailing bytes, a
+# container without delimiter, a cut value, or the other VR encoding than the syntax's.
+_DOUBTFUL = 0x01 | 0x10 | 0x20 | 0x40 | 0x80
+
+
+class SplitFile:
+    """A file read up to its pixel data and held open for copying the rest from; see
+    :func:`open_split`. `dataset` is the data set read (all of it when `pixels` is
+    None); `pixels` is where its pixel data element lies in the file, to its end."""
+
+    def __init__(self, fd: int, dataset: Dataset, pixels: FileRange | None) -> None:
+        self.fd = fd
+        self.dataset = dataset
+        self.pixels = pixels
+        #: the pixel data element's tag when `pixels` is set: nothing at or above it
+        #: may be added to `dataset` if the two are to be written one after the other
+        self.pixel_tag = 0
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> SplitFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_split(path: str | os.PathLike) -> SplitFile:
+    """Open the Part 10 file `path` and read it up to its pixel data when that is the
+    file's last element; otherwise read all of it. Close the result (it is a context
+    manager): it holds the file open so that its pixel data is copied from the very
+    file the head was read from."""
+    name = os.fspath(path)
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        found = _split(fd, size, name) if size > HEAD_BYTES else None
+        if found is None:
+            ds = read(_read_all(fd, size))
+            split = SplitFile(fd, ds, None)
+        else:
+            split = SplitFile(fd, found[0], found[1])
+            split.pixel_tag = found[2]
+        split.dataset.__dict__["filename"] = name
+        return split
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, max(size - offset, 1 << 16), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _split(fd: int, size: int, name: str) -> tuple[Dataset, FileRange, int] | None:
+    """(the data set before the pixel data, the pixel data element's range, its tag),
+    or None when the file should be read whole."""
+    table = vr_table()
+    for limit in _HEAD_READS:
+        head = os.pread(fd, limit, 0)
+        if len(head) != min(limit, size):
+            return None  # the file changed meanwhile
+        try:
+            start, _, meta, raw_syntax = _scan.scan_file_meta(head, False, table)
+            ts = _lookup_transfer_syntax(raw_syntax) if meta is not None else None
+            if ts is None or ts.is_deflated:
+                return None
+            little, explicit = ts.is_little_endian, not ts.is_implicit_vr
+            index = _scan.scan(head, start=start, little_endian=little, explicit_vr=explicit,
+                               stop_before_pixels=True, table=table)
+        except DicomfastError:
+            if len(head) < size:
+                continue  # perhaps only cut by this read: the next reads more
+            return None  # the whole read raises what is wrong, with the whole file's context
+        stop = start + index.bytes_used
+        if not index.warnings & _DOUBTFUL and stop + 12 <= len(head):
+            break
+        if len(head) == size:
+            return None
+    else:
+        return None
+    end_tag = _element_end(fd, head, stop, size, little, explicit)
+    if end_tag is None or end_tag[0] != size:
+        return None
+    ds = read(memoryview(head)[:stop])
+    return ds, FileRange(fd, stop, size - stop, name), end_tag[1]
+
+
+def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,
+                 explicit: bool) -> tuple[int, int] | None:
+    """(where the pixel data element at `at` ends, its tag), or None when it is not
+    one or does not end tidily: an odd length, or an item that is not a fragment."""
+    order = "<" if little else ">"
+    group, element = struct.unpack_from(order + "HH", head, at)
+    tag = group << 16 | element
+    if tag not in _PIXEL_TAGS:
+        return None
+    if explicit:
+        if head[at + 4:at + 6] not in _LONG_VRS:
+            return None
+        (length,) = struct.unpack_from(order + "I", head, at + 8)
+        at += 12
+    else:
+        (length,) = struct.unpack_from(order + "I", head, at + 4)
+        at += 8
+    if length != _UNDEFINED:
+        return (at + length, tag) if not length & 1 else None
+    if not little or tag != 0x7FE00010:
+        return None
+    for _ in range(_MAX_FRAGMENTS + 1):  # the offset table's item, then the fragments
+        item = _bytes_at(fd, head, at, 8)
+        if len(item) < 8:
+            return None
+        item_group, item_element, length = struct.unpack("<HHI", item)
+        item_tag = item_group << 16 | item_element
+        if item_tag == _SEQUENCE_DELIMITER:
+            return at + 8, tag
+        if item_tag != _ITEM or length == _UNDEFINED or length & 1 or at + 8 + length > size:
+            return None
+        at += 8 + length
+    return None
+
+
+def _bytes_at(fd: int, head: bytes, at: int, count: int) -> Any:
+    if at + count <= len(head):
+        return head[at:at + count]
+    return os.pread(fd, count, at)
