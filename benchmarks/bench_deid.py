@@ -54,11 +54,13 @@ def _usable() -> list[Path]:
 
 
 def make_copies(folder: Path, n: int = N_FILES) -> list[Path]:
-    """`n` files: the usable corpus files copied, cycled, each under its own name."""
+    """`n` files: the usable corpus files copied, cycled, each under its own name, in
+    folders of 100 as series are (a folder per file would time mostly the making of
+    the command's output folders: a mkdir costs as much as writing a file here)."""
     sources = _usable()
     copies = []
     for k in range(n):
-        dst = folder / f"{k:05d}" / sources[k % len(sources)].name
+        dst = folder / f"{k // 100:03d}" / f"{k:05d}-{sources[k % len(sources)].name}"
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sources[k % len(sources)], dst)
         copies.append(dst)

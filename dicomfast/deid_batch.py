@@ -33,11 +33,10 @@ __all__ = ["PROCESS_BATCH", "PROCESS_CPUS", "FolderResult", "deidentify_folder"]
 #: them (each imports dicomfast) costs more than it saves.
 PROCESS_BATCH = 256
 #: ... and only on machines with at least this many CPUs. One process's threads
-#: already overlap one file's Python work with the others' file system work, which
-#: is most of the time; on 2 CPUs two processes measured no faster than that (1,000
-#: to 10,000 files, ext4). Processes pay where more cores than the GIL allows for
-#: could run Python at once.
-PROCESS_CPUS = 4
+#: overlap one file's Python work with another's file system work; since the pixel
+#: data is copied by the kernel, the Python work is half of a file's time, and two
+#: processes on 2 CPUs measured 1.26x one process's two threads (10,000 files, ext4).
+PROCESS_CPUS = 2
 # Files per task sent to a worker process: enough to make the messages rare, few
 # enough that the progress bar moves and the work stays balanced.
 _CHUNK = 32
@@ -204,7 +203,7 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
 
     `map_path`: a UID map read first when it exists and saved at the end, however
     the run ends (the files already written carry its UIDs). `jobs`: worker
-    processes (default: one per CPU for batches of 256+ files on machines of 4+
+    processes (default: one per CPU for batches of 256+ files on machines of 2+
     CPUs, else 1); `threads`:
     threads when one process does the work (default: one per CPU). `progress`
     shows a bar on a terminal's stderr. Files that cannot be de-identified are
