@@ -21,6 +21,7 @@ above 7FE0, a signature, padding), which the caller must see to rewrite.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from typing import Any
 
@@ -87,8 +88,10 @@ def open_split(path: str | os.PathLike) -> SplitFile:
     name = os.fspath(path)
     fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        size = os.fstat(fd).st_size
-        found = _split(fd, size, name) if size > HEAD_BYTES else None
+        st = os.fstat(fd)
+        size = st.st_size
+        regular = stat.S_ISREG(st.st_mode)  # not a pipe or a device: pread works
+        found = _split(fd, size, name) if regular and size > HEAD_BYTES else None
         if found is None:
             ds = read(_read_all(fd, size))
             split = SplitFile(fd, ds, None)
@@ -103,14 +106,14 @@ def open_split(path: str | os.PathLike) -> SplitFile:
 
 
 def _read_all(fd: int, size: int) -> bytes:
+    """The file from its start (the descriptor is fresh): `size` bytes as fstat
+    said, or what a file that is not regular, or changed meanwhile, holds."""
     chunks = []
-    offset = 0
     while True:
-        chunk = os.pread(fd, max(size - offset, 1 << 16), offset)
+        chunk = os.read(fd, max(size - sum(map(len, chunks)), 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)
-        offset += len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

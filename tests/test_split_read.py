@@ -195,3 +195,64 @@ def test_short_writes_are_finished(tmp_path, monkeypatch):
     finally:
         os.close(out)
     assert (tmp_path / "out.bin").read_bytes() == b"abcdefghijklmnop"
+
+
+def test_a_pipe_is_read_whole(tmp_path):
+    """A path that is not a regular file (a named pipe here) is read as a stream."""
+    source = _big_file()
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    import threading
+
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(source.read_bytes()))
+    feeder.start()
+    try:
+        with open_split(fifo) as split:
+            assert split.pixels is None
+            assert bytes(split.dataset.PixelData) == bytes(dicomfast.read(source).PixelData)
+    finally:
+        feeder.join()
+
+
+def test_damaged_files_split_as_they_read_whole(tmp_path):
+    """Bytes changed at random in the head, the pixel data element's header and its
+    fragments: open_split raises nothing but what reading the file raises, and what
+    it splits writes what the whole read writes."""
+    import random
+
+    rng = random.Random(1)
+    sources = [p for p in all_files() if p.stat().st_size > HEAD_BYTES]
+    sources = [p for p in sources if _whole(p) is not None][:40]
+    path = tmp_path / "damaged.dcm"
+    splits = 0
+    for k in range(400):
+        data = bytearray(sources[k % len(sources)].read_bytes())
+        with open_split(sources[k % len(sources)]) as split:
+            at = split.pixels.offset if split.pixels else rng.randrange(len(data))
+        for _ in range(rng.randint(1, 4)):
+            # near the pixel data element's start (its header, the first items), or anywhere
+            pos = at + rng.randrange(64) if rng.random() < 0.7 else rng.randrange(len(data))
+            if pos < len(data):
+                data[pos] = rng.randrange(256)
+        if rng.random() < 0.2:
+            del data[rng.randrange(len(data)):]  # cut short
+        path.write_bytes(bytes(data))
+        whole = _whole(path)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with open_split(path) as split:
+                    # what the whole read refuses is not split either
+                    assert whole is not None or split.pixels is None, k
+                    chunks = _written(split.dataset)
+                    if chunks is None or whole is None:
+                        continue
+                    splits += split.pixels is not None
+                    got = _bytes(chunks + ([split.pixels] if split.pixels else []))
+        except DicomfastError:
+            assert whole is None, (k, "split raised where the whole read did not")
+            continue
+        expected = _written(whole)
+        if expected is not None:
+            assert got == _bytes(expected), k
+    assert splits > 50
