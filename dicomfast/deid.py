@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from dicomfast import _deid_profile as _table
-from dicomfast.atomic import write_chunks
+from dicomfast.atomic import write_file
 from dicomfast.dataset import Dataset, Sequence, key_to_tag
 from dicomfast.element import DataElement
 from dicomfast.errors import DicomfastError, DicomfastWarning
@@ -221,34 +221,6 @@ class _Context:
         return found
 
 
-def _write_file(path: str | os.PathLike, chunks: list[Any]) -> None:
-    """Write `chunks` as the file `path`, making its folder as needed, under a hidden
-    name next to it that is then renamed: a process killed mid-write leaves no partial
-    file under the final name. The name is the target's own plus this process and
-    thread, so that writers of a batch never share one, without the random names
-    (and retries) of mkstemp."""
-    path = os.fspath(path)
-    folder, name = os.path.split(path)
-    part = os.path.join(folder, f".{name}.{os.getpid()}-{threading.get_ident()}.part")
-    try:
-        try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        except FileNotFoundError:  # the folder is new: made once, not checked per file
-            os.makedirs(folder or ".", exist_ok=True)
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        try:
-            write_chunks(fd, chunks)
-        finally:
-            os.close(fd)
-        os.replace(part, path)
-    except BaseException:
-        try:
-            os.unlink(part)
-        except OSError:
-            pass
-        raise
-
-
 def _sorts_late(key: Any) -> bool:
     """Whether a replacement's key is a tag that sorts with or after the pixel data."""
     try:
@@ -357,15 +329,18 @@ class Deidentifier:
                 if split.pixels is not None:
                     # The pixel data ends the file, so nothing may sort after it: the
                     # profile adds nothing there, and late replacements read it whole.
-                    assert max(ds._map(), default=0) < split.pixel_tag
+                    if max(ds._map(), default=0) >= split.pixel_tag:
+                        raise DicomfastError("an element was added after the pixel data")
                     chunks.append(split.pixels)
-                _write_file(dst(ds) if callable(dst) else dst, chunks)
+                # Under a hidden name, renamed when whole: a process killed mid-write
+                # leaves no partial file under the final name.
+                write_file(dst(ds) if callable(dst) else dst, chunks, per_thread=True)
             return ds
         ds = self.deidentify(read(src))
         if callable(dst):
             dst = dst(ds)
         if isinstance(dst, (str, os.PathLike)):
-            _write_file(dst, part10_chunks(ds))
+            write_file(dst, part10_chunks(ds), per_thread=True)
         elif dst is not None:
             ds.save(dst)
         return ds

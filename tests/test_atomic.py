@@ -50,3 +50,26 @@ def test_fsync_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
     if synced[0] is not None:
         assert synced == [False, True]   # the file, then the folder
     assert (tmp_path / "a.bin").read_bytes() == b"x"
+
+
+def test_per_thread_names_make_the_folder_and_leave_nothing_on_failure(tmp_path):
+    target = tmp_path / "new" / "folder" / "out.bin"
+    write_file(target, [b"ab", b"cd"], per_thread=True)
+    assert target.read_bytes() == b"abcd"
+    assert os.listdir(target.parent) == ["out.bin"]
+
+    seen = []
+
+    def chunks():
+        yield b"new bytes"
+        seen.extend(os.listdir(target.parent))
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_file(target, chunks(), per_thread=True)
+    import threading
+
+    part = f".out.bin.{os.getpid()}-{threading.get_ident()}.part"
+    assert sorted(seen) == sorted(["out.bin", part])  # the hidden name, next to the target
+    assert target.read_bytes() == b"abcd"
+    assert os.listdir(target.parent) == ["out.bin"]
