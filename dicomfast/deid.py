@@ -588,6 +588,8 @@ class Deidentifier:
         """Patient Identity Removed, the De-identification Method and its codes
         (PS3.3 §C.7.1.1, CID 7050), Longitudinal Temporal Information Modified."""
         methods, codes, longitudinal = self._recorded
+        # One value as a str, as read back (and as the writer's element cache keys it)
+        method = methods[0] if len(methods) == 1 else list(methods)
         items = Sequence()
         for code, meaning in codes:
             item = Dataset()
@@ -597,7 +599,7 @@ class Deidentifier:
             items.append(item)
         elems = ds._map()
         for tag, vr, value in ((0x00120062, "CS", "YES"),
-                               (0x00120063, "LO", list(methods)),
+                               (0x00120063, "LO", method),
                                (0x00120064, "SQ", items),
                                (0x00280303, "CS", longitudinal)):
             elems[tag] = _element(tag, vr, value, ds)

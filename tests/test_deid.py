@@ -198,6 +198,7 @@ def test_nothing_the_profile_replaces_survives(path, tmp_path, dcmdump):
     assert after.PatientIdentityRemoved == "YES"
     codes = [item.CodeValue for item in after.DeidentificationMethodCodeSequence]
     assert codes == ["113100"]
+    assert after.DeidentificationMethod == "Basic Application Confidentiality Profile"
     if "PixelData" in before:  # the header rewrite copies pixel data as stored
         assert bytes(after.PixelData) == bytes(before.PixelData)
     original_dump = subprocess.run([dcmdump, str(path)], capture_output=True)
@@ -273,6 +274,9 @@ def test_options_change_the_actions():
     assert kept.LongitudinalTemporalInformationModified == "UNMODIFIED"
     codes = [i.CodeValue for i in kept.DeidentificationMethodCodeSequence]
     assert codes == ["113100", "113110", "113109", "113112", "113108", "113106"]
+    assert kept.DeidentificationMethod[:2] == ["Basic Application Confidentiality Profile",
+                                                "Retain UIDs Option"]
+    assert len(kept.DeidentificationMethod) == 6
     assert kept.PatientName in ("", None)  # options do not touch what they do not name
     shifted = Deidentifier(["retain_long_modified_dates"], date_offset=-10).deidentify_file(path)
     assert shifted.SeriesDate == "19970420" and shifted.ContentDate == "19970420"
