@@ -42,11 +42,11 @@ def add_subcommands(subparsers: Any) -> None:
     p.add_argument("--compound", choices=("conformant", "remove"), default="conformant",
                    help="compound actions such as X/Z/D: keep a valid dummy or remove")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes (default: one per CPU for batches of "
+                   help="processes at work, this one and N-1 workers (default: one per CPU for batches of "
                         f"{PROCESS_BATCH}+ files on machines of {PROCESS_CPUS}+ CPUs, "
                         "else 1); they share one UID mapping")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads when one process does the work (default: one per CPU)")
+                   help="threads in this process (default: one per CPU; a worker has two)")
     p.set_defaults(run=run_deid)
 
 
