@@ -109,11 +109,13 @@ def _read_all(fd: int, size: int) -> bytes:
     """The file from its start (the descriptor is fresh): `size` bytes as fstat
     said, or what a file that is not regular, or changed meanwhile, holds."""
     chunks = []
+    got = 0
     while True:
-        chunk = os.read(fd, max(size - sum(map(len, chunks)), 1 << 20))
+        chunk = os.read(fd, max(size - got, 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)
+        got += len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
