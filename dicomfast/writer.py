@@ -309,9 +309,11 @@ def _write_dataset(ds: Dataset, enc: _Encoding, out: _Out) -> None:
     i = 0
     while i < n:
         if index is not None:
-            # Runs of untouched short elements, copied natively; what is left here
-            # is what changed, long values (kept as views) and what is re-encoded.
-            i = index.copy_stored(tags, i, elems, copy_flags, raw_flags, out.buf, _SMALL_RUN)
+            # Runs of untouched short elements, and new text elements encoded before
+            # (_ascii_element_bytes' cache), copied natively; what is left here is
+            # other changes, long values (kept as views) and what is re-encoded.
+            i = index.copy_stored(tags, i, elems, copy_flags, raw_flags, out.buf, _SMALL_RUN,
+                                  _ELEMENTS)
             if i == n:
                 break
         tag = tags[i]

@@ -177,6 +177,26 @@ def test_new_text_values_in_every_native_syntax(ts, tmp_path):
                 pd.ImageComments) == ("ANONYMIZED", "", "19000101", "", "x" * 70)
 
 
+def test_cached_new_text_never_replaces_stored_bytes(tmp_path):
+    """The writer's cache of new text elements serves elements set since reading; one
+    read and only decoded keeps its stored bytes, padding and all, even when the
+    same text of the same tag is in the cache."""
+    path = find("CT_small.dcm")
+    if path is None:
+        pytest.skip("CT_small.dcm is not in the corpus")
+    ds = _read(path)
+    ds.PatientID = "AB  "  # stored with its spaces: 4 bytes
+    ds.save(tmp_path / "padded.dcm")
+    for _ in range(2):  # the second time from the cache
+        fresh = _read(path)
+        fresh.PatientID = "AB"
+        assert b"\x10\x00\x20\x00LO\x02\x00AB" in fresh.to_bytes()
+    stored = _read(tmp_path / "padded.dcm")
+    assert stored.PatientID == "AB"  # decoded: the padding stripped
+    stored.PatientName = "X"  # something else changes, so the data set is rewritten
+    assert b"\x10\x00\x20\x00LO\x04\x00AB  " in stored.to_bytes()
+
+
 def test_new_dataset_from_scratch(tmp_path):
     ds = dicomfast.Dataset()
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"

@@ -126,6 +126,21 @@ def find_dataset_start(const uint8_t[::1] src not None):
     return n_out, bool(has_preamble), bool(has_meta)
 
 
+cdef object _cached_element(object el, object tag, uint32_t flags, dict encoded):
+    """The cached bytes of a new element (a DataElement set since reading, holding
+    text or nothing), or None: see ElementIndex.copy_stored. Only the writer fills
+    the cache, with plain VRs' ASCII text, so a hit is an element it encodes so."""
+    if el._pos >= 0 or el.is_undefined_length:
+        return None  # still as read: copied from the source, or re-encoded, by Python
+    value = el._value
+    if value is None:
+        value = ""
+    elif type(value) is not str:
+        return None
+    found = encoded.get((tag, el.VR, value, flags))
+    return found if type(found) is bytes else None
+
+
 cdef class ElementIndex:
     """A flat preorder index of the elements of one encoded dataset.
 
@@ -258,11 +273,16 @@ cdef class ElementIndex:
         return out
 
     def copy_stored(self, list tags, Py_ssize_t i, dict entries, uint32_t mask,
-                    uint32_t want, bytearray out, size_t small):
+                    uint32_t want, bytearray out, size_t small, dict encoded=None):
         """Append to `out` the stored bytes of the elements tags[i], tags[i + 1], ...
         while each one's entry in `entries` is still a position in this index, its
         flags & `mask` equal `want` and it is shorter than `small` bytes; the
         position in `tags` of the first that is not (len(tags) when all were).
+
+        With `encoded` (the writer's cache of whole new elements: (tag, VR, text,
+        `want`) -> bytes), an entry set since reading (a DataElement no longer in
+        the index) whose text is in the cache is appended from it too: the dummies
+        and emptied values a header rewrite leaves between the untouched elements.
 
         A writer's loop over a data set read from a file: the untouched elements
         are copied here, neighbours in the source with one copy, and only the rest
@@ -271,11 +291,20 @@ cdef class ElementIndex:
         cdef size_t run_start = 0, run_stop = 0, start, stop
         cdef Py_ssize_t pos
         cdef df_element *e
-        cdef object v
+        cdef object v, raw
         while i < n:
             v = entries.get(tags[i])
             if type(v) is not int:
-                break
+                if encoded is None:
+                    break
+                raw = _cached_element(v, tags[i], want, encoded)
+                if raw is None:
+                    break
+                self._append(out, run_start, run_stop)
+                run_start = run_stop = 0
+                out += <bytes>raw
+                i += 1
+                continue
             pos = v
             if pos < 0 or <size_t>pos >= self.count:
                 break
