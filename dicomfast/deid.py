@@ -332,6 +332,8 @@ class Deidentifier:
                     if max(ds._map(), default=0) >= split.pixel_tag:
                         raise DicomfastError("an element was added after the pixel data")
                     chunks.append(split.pixels)
+                    if split.padding is not None and self.actions.get(0xFFFCFFFC) != "X":
+                        chunks.append(split.padding)  # Data Set Trailing Padding
                 # Under a hidden name, renamed when whole: a process killed mid-write
                 # leaves no partial file under the final name.
                 write_file(dst(ds) if callable(dst) else dst, chunks, per_thread=True)

@@ -11,11 +11,14 @@ copies file to file.
 
     >>> with open_split(path) as split:
     ...     ds = split.dataset                 # without the pixel data when split.pixels
-    ...     chunks = part10_chunks(ds) + ([split.pixels] if split.pixels else [])
+    ...     chunks = part10_chunks(ds) + [r for r in (split.pixels, split.padding) if r]
 
-A file the split does not suit is read whole (``split.pixels`` is None): a small
-one, a deflated one, one with more than 256 KiB before its pixel data, or one with anything after its pixel data element (private groups
-above 7FE0, a signature, padding), which the caller must see to rewrite.
+The pixel data element may be followed by Data Set Trailing Padding (FFFC,FFFC),
+which some writers add: its range is ``split.padding``, for the caller to copy or
+drop. A file the split does not suit is read whole (``split.pixels`` is None): a
+small one, a deflated one, one with more than 256 KiB before its pixel data, or
+one with anything else after its pixel data element (private groups above 7FE0,
+a signature), which the caller must see to rewrite.
 """
 
 from __future__ import annotations
@@ -58,12 +61,16 @@ _DOUBTFUL = 0x01 | 0x10 | 0x20 | 0x40 | 0x80
 class SplitFile:
     """A file read up to its pixel data and held open for copying the rest from; see
     :func:`open_split`. `dataset` is the data set read (all of it when `pixels` is
-    None); `pixels` is where its pixel data element lies in the file, to its end."""
+    None); `pixels` is where its pixel data element lies in the file, and
+    `padding` where the Data Set Trailing Padding after it lies, if there is one
+    (the two end the file)."""
 
-    def __init__(self, fd: int, dataset: Dataset, pixels: FileRange | None) -> None:
+    def __init__(self, fd: int, dataset: Dataset, pixels: FileRange | None,
+                 padding: FileRange | None = None) -> None:
         self.fd = fd
         self.dataset = dataset
         self.pixels = pixels
+        self.padding = padding
         #: the pixel data element's tag when `pixels` is set: nothing at or above it
         #: may be added to `dataset` if the two are to be written one after the other
         self.pixel_tag = 0
@@ -96,8 +103,8 @@ def open_split(path: str | os.PathLike) -> SplitFile:
             ds = read(_read_all(fd, size))
             split = SplitFile(fd, ds, None)
         else:
-            split = SplitFile(fd, found[0], found[1])
-            split.pixel_tag = found[2]
+            split = SplitFile(fd, *found[:3])
+            split.pixel_tag = found[3]
         split.dataset.__dict__["filename"] = name
         return split
     except BaseException:
@@ -119,9 +126,11 @@ def _read_all(fd: int, size: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _split(fd: int, size: int, name: str) -> tuple[Dataset, FileRange, int] | None:
-    """(the data set before the pixel data, the pixel data element's range, its tag),
-    or None when the file should be read whole."""
+def _split(fd: int, size: int, name: str
+           ) -> tuple[Dataset, FileRange, FileRange | None, int] | None:
+    """(the data set before the pixel data, the pixel data element's range, the
+    trailing padding's range or None, the pixel data element's tag), or None when
+    the file should be read whole."""
     table = vr_table()
     for limit in _HEAD_READS:
         head = os.pread(fd, limit, 0)
@@ -147,10 +156,18 @@ def _split(fd: int, size: int, name: str) -> tuple[Dataset, FileRange, int] | No
     else:
         return None
     end_tag = _element_end(fd, head, stop, size, little, explicit)
-    if end_tag is None or end_tag[0] != size:
+    if end_tag is None:
         return None
+    end, tag = end_tag
+    padding = None
+    if end != size:
+        # Data Set Trailing Padding (FFFC,FFFC), the one element that may follow.
+        padding_end = _padding_end(fd, head, end, little, explicit)
+        if padding_end != size:
+            return None
+        padding = FileRange(fd, end, size - end, name)
     ds = read(memoryview(head)[:stop])
-    return ds, FileRange(fd, stop, size - stop, name), end_tag[1]
+    return ds, FileRange(fd, stop, end - stop, name), padding, tag
 
 
 def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,
@@ -186,6 +203,27 @@ def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,
             return None
         at += 8 + length
     return None
+
+
+def _padding_end(fd: int, head: bytes, at: int, little: bool, explicit: bool) -> int | None:
+    """Where a Data Set Trailing Padding element at `at` ends, or None when there is
+    none there (PS3.5 §7.1: (FFFC,FFFC), OB, any content)."""
+    header = _bytes_at(fd, head, at, 12 if explicit else 8)
+    order = "<" if little else ">"
+    if len(header) < (12 if explicit else 8):
+        return None
+    group, element = struct.unpack_from(order + "HH", header)
+    if (group, element) != (0xFFFC, 0xFFFC):
+        return None
+    if explicit:
+        if header[4:6] != b"OB":
+            return None
+        (length,) = struct.unpack_from(order + "I", header, 8)
+        at += 12
+    else:
+        (length,) = struct.unpack_from(order + "I", header, 4)
+        at += 8
+    return None if length == _UNDEFINED else at + length
 
 
 def _bytes_at(fd: int, head: bytes, at: int, count: int) -> Any:
