@@ -391,7 +391,9 @@ def _large_file():
     pytest.skip("no large corpus file ends with its pixel data")
 
 
-def test_file_to_file_writes_what_the_whole_read_writes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("options", [(), ("retain_uids", "retain_long_modified_dates",
+                                         "retain_device_identity", "clean_descriptors")])
+def test_file_to_file_writes_what_the_whole_read_writes(tmp_path, monkeypatch, options):
     """deidentify_file from a path to a path copies the pixel data file to file when
     it ends the file: the output is byte for byte the whole read's, de-identified
     alike, for every corpus file."""
@@ -407,7 +409,7 @@ def test_file_to_file_writes_what_the_whole_read_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(deid_module, "generate_uid", same_fresh_uids)
     compared = copied = 0
     for k, path in enumerate(all_files()):
-        deid = Deidentifier(salt="same", burned_in="ignore", date_offset=3)
+        deid = Deidentifier(options, salt="same", burned_in="ignore", date_offset=3)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fresh = iter(range(100))
