@@ -174,19 +174,10 @@ def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,
                  explicit: bool) -> tuple[int, int] | None:
     """(where the pixel data element at `at` ends, its tag), or None when it is not
     one or does not end tidily: an odd length, or an item that is not a fragment."""
-    order = "<" if little else ">"
-    group, element = struct.unpack_from(order + "HH", head, at)
-    tag = group << 16 | element
-    if tag not in _PIXEL_TAGS:
+    header = _long_header(fd, head, at, little, explicit)
+    if header is None or header[0] not in _PIXEL_TAGS:
         return None
-    if explicit:
-        if head[at + 4:at + 6] not in _LONG_VRS:
-            return None
-        (length,) = struct.unpack_from(order + "I", head, at + 8)
-        at += 12
-    else:
-        (length,) = struct.unpack_from(order + "I", head, at + 4)
-        at += 8
+    tag, _, length, at = header
     if length != _UNDEFINED:
         return (at + length, tag) if not length & 1 else None
     if not little or tag != 0x7FE00010:
@@ -208,22 +199,29 @@ def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,
 def _padding_end(fd: int, head: bytes, at: int, little: bool, explicit: bool) -> int | None:
     """Where a Data Set Trailing Padding element at `at` ends, or None when there is
     none there (PS3.5 §7.1: (FFFC,FFFC), OB, any content)."""
-    header = _bytes_at(fd, head, at, 12 if explicit else 8)
-    order = "<" if little else ">"
-    if len(header) < (12 if explicit else 8):
+    header = _long_header(fd, head, at, little, explicit)
+    if header is None or header[0] != 0xFFFCFFFC or header[1] not in (b"OB", None):
         return None
-    group, element = struct.unpack_from(order + "HH", header)
-    if (group, element) != (0xFFFC, 0xFFFC):
-        return None
-    if explicit:
-        if header[4:6] != b"OB":
-            return None
-        (length,) = struct.unpack_from(order + "I", header, 8)
-        at += 12
-    else:
-        (length,) = struct.unpack_from(order + "I", header, 4)
-        at += 8
+    _, _, length, at = header
     return None if length == _UNDEFINED else at + length
+
+
+def _long_header(fd: int, head: bytes, at: int, little: bool, explicit: bool
+                 ) -> tuple[int, bytes | None, int, int] | None:
+    """(tag, explicit VR or None, length, where the value starts) of the element at
+    `at` when its header has the 4-byte length of PS3.5 §7.1.2 (implicit VR, or an
+    explicit VR of that form); None otherwise, or when the file ends first."""
+    raw = _bytes_at(fd, head, at, 12 if explicit else 8)
+    if len(raw) < (12 if explicit else 8):
+        return None
+    order = "<" if little else ">"
+    group, element = struct.unpack_from(order + "HH", raw)
+    if not explicit:
+        return group << 16 | element, None, struct.unpack_from(order + "I", raw, 4)[0], at + 8
+    vr = raw[4:6]
+    if vr not in _LONG_VRS:
+        return None
+    return group << 16 | element, vr, struct.unpack_from(order + "I", raw, 8)[0], at + 12
 
 
 def _bytes_at(fd: int, head: bytes, at: int, count: int) -> Any:
