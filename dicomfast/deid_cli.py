@@ -46,7 +46,8 @@ def add_subcommands(subparsers: Any) -> None:
                         f"{PROCESS_BATCH}+ files on machines of {PROCESS_CPUS}+ CPUs, "
                         "else 1); they share one UID mapping")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads in this process (default: one per CPU; a worker has two)")
+                   help="threads in each process (default 1; more may pay on storage that is "
+                        "slow to answer, such as a network file system)")
     p.set_defaults(run=run_deid)
 
 
