@@ -133,7 +133,7 @@ def test_objects_stored_and_stored_again(tmp_path, objects, monkeypatch, unnamed
     """Both ways of holding an object until it is whole (Linux O_TMPFILE, or a hidden
     .part file renamed) give the same files, and an object sent again replaces its
     file with the new one whole; no temporary file is left either way."""
-    from dicomfast.net.services import unnamed
+    from dicomfast import unnamed
 
     if unnamed_files and not unnamed.supported(str(tmp_path)):
         pytest.skip("this file system or kernel has no O_TMPFILE")

@@ -21,9 +21,9 @@ import time
 import pytest
 from test_net_helpers import HOST, ROOT, free_port, make_objects, same_dataset, wait_port
 
+from dicomfast import unnamed
 from dicomfast.errors import DicomfastError
 from dicomfast.net import AE
-from dicomfast.net.services import unnamed
 
 N = int(os.environ.get("DICOMFAST_DURABILITY_N", "200"))
 pydicom = pytest.importorskip("pydicom")

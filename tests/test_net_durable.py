@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from dicomfast.net.services import durable, unnamed
+from dicomfast import unnamed
+from dicomfast.net.services import durable
 from dicomfast.net.services.durable import Committer, Job, commit_batch_py
 
 NATIVE = durable._durable is not None and durable._durable.available

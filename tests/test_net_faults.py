@@ -25,10 +25,10 @@ from test_net_helpers import (
     wait_port,
 )
 
+from dicomfast import unnamed
 from dicomfast.net import AE, Association, AssociationAborted, AssociationRejected, Settings
 from dicomfast.net import dimse as D
 from dicomfast.net import pdu as P
-from dicomfast.net.services import unnamed
 
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dicomfast.net.services import unnamed
+from dicomfast import unnamed
 
 try:
     from dicomfast._native import _durable  # (a package import: the layering linter sees it)

@@ -1,11 +1,13 @@
 """Files that have no name until they are whole (Linux O_TMPFILE).
 
-A storage SCP streams each object into a file in the destination folder while it
-arrives. Given a name at once (``.dicomfast-*.part``), such a file outlives a
-SIGKILL or a power cut, and nothing ever removes it. Opened with O_TMPFILE
-instead, it is an inode without a directory entry: the kernel frees it when the
-last descriptor closes, however the process ends, and linkat(2) gives it its final
-name once it is complete and synced, as a rename would (open(2), "O_TMPFILE").
+A file written under a temporary name (``.dicomfast-*.part``) and renamed when
+whole outlives a SIGKILL or a power cut if the process dies first, and nothing
+ever removes it. Opened with O_TMPFILE instead, it is an inode without a
+directory entry: the kernel frees it when the last descriptor closes, however the
+process ends, and linkat(2) gives it its final name once it is complete (and
+synced, where asked), as a rename would (open(2), "O_TMPFILE"). It is also one
+change to the folder instead of two. The storage SCP streams objects into such
+files, and :func:`dicomfast.atomic.write_file` writes its files so.
 
 Linking goes through /proc/self/fd with AT_SYMLINK_FOLLOW, which needs no
 privilege (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). Where the folder's file
@@ -15,15 +17,34 @@ once, and callers fall back to named temporary files and rename.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 
 
-def open_unnamed(folder: str) -> int:
+#: What open(2) says where a file system or kernel has no O_TMPFILE (kernels before
+#: 3.11 take the flag for O_DIRECTORY: EISDIR).
+UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL})
+
+
+def open_unnamed(folder: str, mode: int = 0o600) -> int:
     """A write-only descriptor to a new file in `folder` that has no name yet."""
-    return os.open(folder, _O_TMPFILE | os.O_WRONLY, 0o600)
+    return os.open(folder, _O_TMPFILE | os.O_WRONLY, mode)
+
+
+def link_path(fd: int, path: str) -> None:
+    """Give the unnamed file `fd` the name `path`; FileExistsError when taken."""
+    # src_dir_fd makes Python call linkat(2), with AT_SYMLINK_FOLLOW, rather than
+    # link(2); the source is absolute, so the kernel ignores that descriptor.
+    os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+
+
+def usable() -> bool:
+    """Whether this process can link unnamed files in at all (Linux, /proc mounted);
+    each file system says for itself when open_unnamed is tried there."""
+    return bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
 
 
 def link(fd: int, dir_fd: int, name: str) -> None:
@@ -55,7 +76,7 @@ def link_replacing(fd: int, dir_fd: int, name: str, spare: str) -> None:
 def supported(folder: str) -> bool:
     """Whether `folder` takes unnamed files and /proc links them in: tried once with
     an empty file that is linked, then removed."""
-    if not _O_TMPFILE or not os.path.isdir("/proc/self/fd"):
+    if not usable():
         return False
     try:
         fd = open_unnamed(folder)
