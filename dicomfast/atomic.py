@@ -66,17 +66,12 @@ def write_file(path: str | os.PathLike, chunks: Iterable[Any], *, fsync: bool = 
     folder = os.path.dirname(path)
     if type(chunks) is not list:
         chunks = list(chunks)  # a second try, with a name, writes them again
-    if per_thread:
-        spare = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}-"
-                                     f"{threading.get_ident()}.part")
-    else:
-        spare = os.path.join(folder, f"{prefix}{secrets.token_hex(8)}.part")
-    if _unnamed and _write_unnamed(path, folder, chunks, fsync, per_thread, spare):
+    if _unnamed and _write_unnamed(path, folder, chunks, fsync, per_thread, prefix):
         return
     if per_thread:
+        tmp = _hidden_name(path, folder, per_thread, prefix)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-        fd = _create(lambda: os.open(spare, flags, 0o666), folder, per_thread)
-        tmp = spare
+        fd = _create(lambda: os.open(tmp, flags, 0o666), folder, per_thread)
     else:
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=folder)
     try:
@@ -97,6 +92,13 @@ def write_file(path: str | os.PathLike, chunks: Iterable[Any], *, fsync: bool = 
         fsync_folder(folder)
 
 
+def _hidden_name(path: str, folder: str, per_thread: bool, prefix: str) -> str:
+    if per_thread:
+        return os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}-"
+                                    f"{threading.get_ident()}.part")
+    return os.path.join(folder, f"{prefix}{secrets.token_hex(8)}.part")
+
+
 def _create(opener: Callable[[], int], folder: str, make_folder: bool) -> int:
     try:
         return opener()
@@ -108,7 +110,7 @@ def _create(opener: Callable[[], int], folder: str, make_folder: bool) -> int:
 
 
 def _write_unnamed(path: str, folder: str, chunks: list[Any], fsync: bool,
-                   per_thread: bool, spare: str) -> bool:
+                   per_thread: bool, prefix: str) -> bool:
     """write_file through a file without a name; False where that cannot be done
     (nothing written then)."""
     global _unnamed
@@ -128,6 +130,7 @@ def _write_unnamed(path: str, folder: str, chunks: list[Any], fsync: bool,
         except FileExistsError:
             # A name is never replaced by a link: linked under the spare name, then
             # renamed over the old file, atomically.
+            spare = _hidden_name(path, folder, per_thread, prefix)
             unnamed.link_path(fd, spare)
             try:
                 os.replace(spare, path)
