@@ -39,10 +39,8 @@ __all__ = ["PROCESS_BATCH", "PROCESS_CPUS", "FolderResult", "deidentify_folder"]
 #: Batches at least this big are shared among processes by default: below it, starting
 #: them (each imports dicomfast) costs more than it saves.
 PROCESS_BATCH = 256
-#: ... and only on machines with at least this many CPUs. One process's threads
-#: overlap one file's Python work with another's file system work; since the pixel
-#: data is copied by the kernel, the Python work is half of a file's time, and two
-#: processes on 2 CPUs measured 1.26x one process's two threads (10,000 files, ext4).
+#: ... and only on machines with at least this many CPUs: two processes on 2 CPUs
+#: measured 1.6x one (10,000 files, on tmpfs and on ext4).
 PROCESS_CPUS = 2
 # Files per task sent to a worker process: enough to make the messages rare, few
 # enough that the progress bar moves and the work stays balanced.
