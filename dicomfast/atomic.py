@@ -37,6 +37,8 @@ _IOV_MAX = 1024  # POSIX's minimum for writev(2)'s count, Linux's value
 # Whether files are made without a name first; turned off for the process if
 # linking one in is refused (a sandbox, a security module).
 _unnamed = unnamed.usable()
+_LINK_REFUSED = {errno.EPERM, errno.EACCES, errno.ENOENT, errno.EXDEV, errno.ENOSYS,
+                 errno.EOPNOTSUPP}
 
 
 class FileRange(NamedTuple):
@@ -126,18 +128,10 @@ def _write_unnamed(path: str, folder: str, chunks: list[Any], fsync: bool,
         if fsync:
             os.fsync(fd)
         try:
-            unnamed.link_path(fd, path)
-        except FileExistsError:
-            # A name is never replaced by a link: linked under the spare name, then
-            # renamed over the old file, atomically.
-            spare = _hidden_name(path, folder, per_thread, prefix)
-            unnamed.link_path(fd, spare)
-            try:
-                os.replace(spare, path)
-            except BaseException:
-                os.unlink(spare)
+            unnamed.link_replacing(fd, None, path, _hidden_name(path, folder, per_thread, prefix))
+        except OSError as exc:
+            if exc.errno not in _LINK_REFUSED:
                 raise
-        except OSError:
             _unnamed = False
             return False
     finally:

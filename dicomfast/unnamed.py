@@ -34,29 +34,29 @@ def open_unnamed(folder: str, mode: int = 0o600) -> int:
     return os.open(folder, _O_TMPFILE | os.O_WRONLY, mode)
 
 
-def link_path(fd: int, path: str) -> None:
-    """Give the unnamed file `fd` the name `path`; FileExistsError when taken."""
-    # src_dir_fd makes Python call linkat(2), with AT_SYMLINK_FOLLOW, rather than
-    # link(2); the source is absolute, so the kernel ignores that descriptor.
-    os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
-
-
 def usable() -> bool:
     """Whether this process can link unnamed files in at all (Linux, /proc mounted);
     each file system says for itself when open_unnamed is tried there."""
     return bool(_O_TMPFILE) and os.path.isdir("/proc/self/fd")
 
 
-def link(fd: int, dir_fd: int, name: str) -> None:
-    """Give the unnamed file `fd` the name `name` in the folder `dir_fd`.
+def link(fd: int, dir_fd: int | None, name: str) -> None:
+    """Give the unnamed file `fd` the name `name` in the folder `dir_fd` (None: `name`
+    is a path).
 
     FileExistsError when the name is taken (linkat never replaces)."""
-    # A dir_fd argument makes Python call linkat(2) rather than link(2), which would
-    # link the /proc symlink itself (EXDEV) instead of the file it points to.
-    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+    # A directory descriptor makes Python call linkat(2), with AT_SYMLINK_FOLLOW,
+    # rather than link(2), which would link the /proc symlink itself (EXDEV)
+    # instead of the file it points to. Without a folder, the source's is given:
+    # the source path is absolute, so the kernel ignores it.
+    source = f"/proc/self/fd/{fd}"
+    if dir_fd is None:
+        os.link(source, name, src_dir_fd=fd, follow_symlinks=True)
+    else:
+        os.link(source, name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
-def link_replacing(fd: int, dir_fd: int, name: str, spare: str) -> None:
+def link_replacing(fd: int, dir_fd: int | None, name: str, spare: str) -> None:
     """As `link`, replacing whatever `name` is now, atomically: linked under the free
     hidden name `spare` first, then renamed over it. Only the moment between the two
     calls can leave `spare` behind."""

@@ -115,14 +115,24 @@ def test_a_refused_link_falls_back_to_named_files_for_good(tmp_path, monkeypatch
     monkeypatch.setattr(atomic, "_unnamed", True)
     calls = []
 
-    def refuse(fd, path):
+    def refuse(fd, dir_fd, path):
         calls.append(path)
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(unnamed, "link_path", refuse)
+    monkeypatch.setattr(unnamed, "link", refuse)
     write_file(tmp_path / "a.bin", [b"a"], per_thread=True)
     write_file(tmp_path / "b.bin", [b"b"])
     assert len(calls) == 1 and not atomic._unnamed  # tried once, then named files
     assert (tmp_path / "a.bin").read_bytes() == b"a"
     assert (tmp_path / "b.bin").read_bytes() == b"b"
     assert sorted(os.listdir(tmp_path)) == ["a.bin", "b.bin"]
+
+
+def test_a_folder_in_the_way_is_an_error_and_leaves_nothing(tmp_path, way):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_file(tmp_path / "taken", [b"x"])
+    with pytest.raises(IsADirectoryError):
+        write_file(tmp_path / "taken", [b"x"], per_thread=True)
+    assert os.listdir(tmp_path) == ["taken"] and not os.listdir(tmp_path / "taken")
+    assert atomic._unnamed == (way == "unnamed")  # a mistake of the caller's, not the way's
