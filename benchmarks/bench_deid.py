@@ -136,11 +136,12 @@ def run_pydicom_same_actions(files: list[Path], out: Path) -> None:
 
 
 def _empty(folder: Path) -> None:
-    """Free a run's output space but keep its files: on ext4 without a journal,
-    inodes freed in the last ~50 minutes (dirty_expire_centisecs, read as seconds)
-    are skipped one by one on every later file creation in their group, and a run
-    that deleted 10,000 files would add 100-300 us to each file the next peer
-    creates; a cost of the previous run, not of the peer. All goes at the end."""
+    """Free a run's output space but keep its files. On ext4 without a journal,
+    inodes freed recently are skipped one by one at every later file creation in
+    their group (the kernel's recently_deleted(); here it lasted many minutes
+    after a deletion), and a run that deleted 10,000 files added 100-300 us to
+    each file the next peer created: a cost of the previous run, not of that
+    peer. Everything is removed at the end."""
     for path in folder.rglob("*"):
         if path.is_file():
             os.truncate(path, 0)
