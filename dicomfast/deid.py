@@ -334,8 +334,8 @@ class Deidentifier:
                     chunks.append(split.pixels)
                     if split.padding is not None and self.actions.get(0xFFFCFFFC) != "X":
                         chunks.append(split.padding)  # Data Set Trailing Padding
-                # Under a hidden name, renamed when whole: a process killed mid-write
-                # leaves no partial file under the final name.
+                # Atomically (atomic.write_file): a process killed mid-write leaves
+                # no partial file under the final name.
                 write_file(dst(ds) if callable(dst) else dst, chunks, per_thread=True)
             return ds
         ds = self.deidentify(read(src))

@@ -112,10 +112,10 @@ class _Batch:
         return self.target / str(ds.get("StudyInstanceUID") or "study") / str(
             ds.get("SeriesInstanceUID") or "series") / f"{sop or os.path.basename(src)}.dcm"
 
-    def each(self, pairs: list[tuple[str, str]], threads: int
-             ) -> Iterator[tuple[int, bool, str | None]]:
-        """The files' outcomes in order, as they are done here or on `threads`
-        threads (the pool is kept for the next call)."""
+    def each(self, pairs: list[tuple[str, str]]) -> Iterator[tuple[int, bool, str | None]]:
+        """The files' outcomes in order, as they are done here or on the settings'
+        `threads` threads (the pool is kept for the next call)."""
+        threads = self.settings["threads"]
         if threads <= 1:
             # One file after another: on a local disk, threads lose more to handing
             # results and the GIL back and forth than they gain by overlapping one
@@ -123,7 +123,7 @@ class _Batch:
             # the time of this loop with one pool thread, 1.2x with two).
             return map(self.one, pairs)
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=max(threads, 1))
+            self._pool = ThreadPoolExecutor(max_workers=threads)
         return self._pool.map(self.one, pairs)
 
     def close(self) -> None:
@@ -146,7 +146,7 @@ def _worker_chunk(pairs: list[tuple[str, str]]
     """One task in a worker process: its files' outcomes and the UIDs it mapped
     first (the main process saves the whole map)."""
     assert _worker_batch is not None
-    outcomes = list(_worker_batch.each(pairs, _worker_batch.settings["threads"]))
+    outcomes = list(_worker_batch.each(pairs))
     return outcomes, _worker_batch.uid_map.take_new()
 
 
@@ -168,7 +168,7 @@ def _workers_blas_on_one_thread() -> Iterator[None]:
 
 
 def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[str, str]],
-                  jobs: int, threads: int,
+                  jobs: int,
                   count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
     """The files in tasks of _CHUNK, shared by `jobs` - 1 worker processes and this
     one. This process works from the start, while the workers start (each starts an
@@ -195,14 +195,14 @@ def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[str
                     count(outcomes)
                     batch.uid_map.update(uids)
                 if tasks:
-                    count(list(batch.each(tasks.popleft(), threads)))
+                    count(list(batch.each(tasks.popleft())))
                 elif queued:
                     wait(queued, return_when=FIRST_COMPLETED)
     except BrokenProcessPool as exc:
         warnings.warn(f"a worker process ended ({exc}); its files are done in the main "
                       "process", DeidentificationWarning, stacklevel=2)
         for task in [*queued.values(), *tasks]:
-            for outcome in batch.each(task, threads):
+            for outcome in batch.each(task):
                 count([outcome])
         _remove_orphaned_parts(batch.target)
     finally:
@@ -293,10 +293,10 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
                     result.failed += not ok
 
             if jobs == 1:
-                for outcome in batch.each(pairs, threads):
+                for outcome in batch.each(pairs):
                     count([outcome])
             else:
-                _in_processes(batch, settings, pairs, jobs, threads, count)
+                _in_processes(batch, settings, pairs, jobs, count)
     finally:
         batch.close()
         # Saved whatever happens: the files already written carry these UIDs.
