@@ -2,7 +2,12 @@
 processes that map every UID the same way (``dicomfast deid`` runs this).
 
     >>> result = deidentify_folder("in", "out", map_path="uids.csv", jobs=8)
-    >>> result.done, result.failed, result.problems[:3]
+    >>> result.done, result.failed, result.problems[:3], result.warnings[:3]
+
+What a file's reading or de-identification warns about (a value cut short by the
+file's end, Burned In Annotation kept with ``burned_in="warn"``) is kept with
+that file's outcome and returned, as ``PATH: message``, every time: printed as
+Python warnings are, each would show once per process, without saying which file.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
+import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +38,7 @@ from dicomfast.deid import (
     Deidentifier,
     UIDMap,
 )
-from dicomfast.errors import DicomfastError
+from dicomfast.errors import DicomfastError, DicomfastWarning
 
 __all__ = ["PROCESS_BATCH", "PROCESS_CPUS", "FolderResult", "deidentify_folder"]
 
@@ -51,6 +57,8 @@ _CHUNK = 32
 # its next task from a deeper queue at once. The cost is at most this many tasks
 # left to a worker when this process runs out of its own.
 _QUEUED = 4
+# A file's outcome: bytes read, written or not, the problem, its warnings.
+_Outcome = tuple[int, bool, "str | None", "list[str] | None"]
 
 
 def _outputs(source: Path, target: Path) -> list[tuple[str, str]]:
@@ -93,18 +101,25 @@ class _Batch:
         self.target = Path(settings["target"])
         self._pool: ThreadPoolExecutor | None = None
 
-    def one(self, pair: tuple[str, str]) -> tuple[int, bool, str | None]:
+    def one(self, pair: tuple[str, str]) -> _Outcome:
         src, dst = pair
+        _kept.warnings = kept = []
         try:
             if self.settings["rename"]:
                 self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
             else:
                 self.deid.deidentify_file(src, dst)
-            return os.stat(src).st_size, True, None
+            outcome: _Outcome = (os.stat(src).st_size, True, None, None)
         except BurnedInAnnotationError as exc:
-            return 0, False, f"refused: {exc}"
+            outcome = (0, False, f"refused: {exc}", None)
         except (OSError, DicomfastError, ValueError, AttributeError) as exc:
-            return 0, False, f"{src}: {exc}"
+            outcome = (0, False, f"{src}: {exc}", None)
+        finally:
+            _kept.warnings = None
+        if kept:
+            outcome = (*outcome[:3], [text if text.startswith(f"{src}: ") else f"{src}: {text}"
+                                      for text in dict.fromkeys(kept)])
+        return outcome
 
     def _renamed(self, ds: Any, src: str) -> Path:
         """STUDY/SERIES/SOP.dcm of the new UIDs under the target."""
@@ -112,7 +127,7 @@ class _Batch:
         return self.target / str(ds.get("StudyInstanceUID") or "study") / str(
             ds.get("SeriesInstanceUID") or "series") / f"{sop or os.path.basename(src)}.dcm"
 
-    def each(self, pairs: list[tuple[str, str]]) -> Iterator[tuple[int, bool, str | None]]:
+    def each(self, pairs: list[tuple[str, str]]) -> Iterator[_Outcome]:
         """The files' outcomes in order, as they are done here or on the settings'
         `threads` threads (the pool is kept for the next call)."""
         threads = self.settings["threads"]
@@ -132,17 +147,43 @@ class _Batch:
             self._pool = None
 
 
+# The warnings of the file each thread works on (None: not on a file).
+_kept = threading.local()
+
+
+def _keep_file_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """A warnings.showwarning that keeps the warnings of a file's work for its
+    outcome and passes the others on to `show`."""
+    def keep(message: Any, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        kept = getattr(_kept, "warnings", None)
+        if kept is None or not issubclass(category, DicomfastWarning):
+            show(message, category, filename, lineno, file, line)
+        else:
+            kept.append(str(message))
+    return keep
+
+
+def _collect_file_warnings() -> None:
+    """Route this process's dicomfast warnings to the outcomes of the files that
+    raise them: each one, however often (the default filter shows a warning
+    raised at the same place once per process)."""
+    warnings.simplefilter("always", DicomfastWarning)
+    warnings.showwarning = _keep_file_warnings(warnings.showwarning)
+
+
 _worker_batch: _Batch | None = None
 
 
 def _worker_start(settings: dict[str, Any]) -> None:
     global _worker_batch
+    _collect_file_warnings()
     _worker_batch = _Batch(settings)
     _worker_batch.uid_map.record_new()
 
 
 def _worker_chunk(pairs: list[tuple[str, str]]
-                  ) -> tuple[list[tuple[int, bool, str | None]], list[tuple[str, str]]]:
+                  ) -> tuple[list[_Outcome], list[tuple[str, str]]]:
     """One task in a worker process: its files' outcomes and the UIDs it mapped
     first (the main process saves the whole map)."""
     assert _worker_batch is not None
@@ -169,7 +210,7 @@ def _workers_blas_on_one_thread() -> Iterator[None]:
 
 def _in_processes(batch: _Batch, settings: dict[str, Any], pairs: list[tuple[str, str]],
                   jobs: int,
-                  count: Callable[[list[tuple[int, bool, str | None]]], None]) -> None:
+                  count: Callable[[list[_Outcome]], None]) -> None:
     """The files in tasks of _CHUNK, shared by `jobs` - 1 worker processes and this
     one. This process works from the start, while the workers start (each starts an
     interpreter and imports dicomfast: a few tenths of a second, a tenth of a
@@ -231,12 +272,15 @@ def _alive(pid: int) -> bool:
 @dataclass
 class FolderResult:
     """What :func:`deidentify_folder` did: files written, files not written (each
-    with a line in `problems`), and the batch's UID map."""
+    with a line in `problems`), the warnings of the files' work (``PATH: message``,
+    each file's in order), and the batch's UID map."""
 
     done: int
     failed: int
     problems: list[str] = field(default_factory=list)
     uid_map: UIDMap | None = None
+    warnings: list[str] = field(default_factory=list)
+    warned: int = 0
 
 
 def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
@@ -254,9 +298,10 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
     files on machines of 2+ CPUs, else 1); `threads`: threads in each process
     (default 1: on a local disk, threads lose more to handing the GIL back and forth
     than they gain; they may pay where storage is slow to answer, as on a network
-    file system). `progress` shows a bar on a terminal's stderr. Files that cannot be de-identified are
-    counted in `failed` and described in `problems`; ValueError for a missing
-    `source` or a `target` inside it."""
+    file system). `progress` shows a bar on a terminal's stderr. Files that cannot
+    be de-identified are counted in `failed` and described in `problems`; the
+    warnings of the others are in `warnings`, and the files that had any counted in
+    `warned`. ValueError for a missing `source` or a `target` inside it."""
     from dicomfast.progress import Progress
 
     source, target = Path(source), Path(target)
@@ -281,14 +326,18 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
     batch = _Batch(settings)  # checks the options before any work starts
     result = FolderResult(0, 0, uid_map=batch.uid_map)
     try:
-        with Progress(len(pairs)) as bar:
+        with Progress(len(pairs)) as bar, warnings.catch_warnings():
             bar.enabled = bar.enabled and progress
+            _collect_file_warnings()  # until the batch ends (catch_warnings restores)
 
-            def count(outcomes: list[tuple[int, bool, str | None]]) -> None:
-                for size, ok, problem in outcomes:
+            def count(outcomes: list[_Outcome]) -> None:
+                for size, ok, problem, warned in outcomes:
                     bar.advance(size, failed=not ok)
                     if problem:
                         result.problems.append(problem)
+                    if warned:
+                        result.warnings.extend(warned)
+                        result.warned += 1
                     result.done += ok
                     result.failed += not ok
 

@@ -63,9 +63,11 @@ def run_deid(args: argparse.Namespace) -> int:
         return 1
     for problem in result.problems:
         print(f"dicomfast deid: {problem}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"dicomfast deid: warning: {warning}", file=sys.stderr)
     total = result.done + result.failed
-    print(f"dicomfast deid: {result.done} of {total} files de-identified into {args.out_dir}",
-          file=sys.stderr)
+    print(f"dicomfast deid: {result.done} of {total} files de-identified into {args.out_dir}"
+          + (f" ({result.warned} with warnings)" if result.warned else ""), file=sys.stderr)
     return 1 if result.failed else 0
 
 

@@ -507,6 +507,58 @@ def test_folder_api_counts_and_refuses_an_output_inside_the_input(tmp_path, caps
     assert capsys.readouterr().err == ""  # no progress bar unless asked
 
 
+def _folder_with_warnings(src, copies=1):
+    """`src` with `copies` of: a file cut inside its last value (the reader warns), a
+    file with Burned In Annotation YES, and a plain one. The two odd files' paths."""
+    truncated, plain = _need("MR_truncated.dcm"), _need("CT_small.dcm")
+    burned = dicomfast.read(plain)
+    burned.BurnedInAnnotation = "YES"
+    odd = []
+    for k in range(copies):
+        folder = src / f"copy{k:02d}"
+        folder.mkdir(parents=True)
+        shutil.copy(truncated, folder / "cut.dcm")
+        burned.save(folder / "burned.dcm")
+        shutil.copy(plain, folder / "plain.dcm")
+        odd += [folder / "cut.dcm", folder / "burned.dcm"]
+    return odd
+
+
+def test_folder_warnings_name_their_files(tmp_path):
+    """Each file's warnings come back with its outcome, naming it, every time: as
+    Python warnings each would show once per process, without the file's name.
+    The caller's warning settings are as before afterwards."""
+    odd = _folder_with_warnings(tmp_path / "in", copies=2)
+    filters, show = list(warnings.filters), warnings.showwarning
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        result = deid_batch.deidentify_folder(tmp_path / "in", tmp_path / "out",
+                                              burned_in="warn", jobs=1)
+    assert not escaped
+    assert (result.done, result.failed, result.warned) == (6, 0, 4)
+    assert len(result.warnings) == 4
+    for path in odd:
+        mine = [w for w in result.warnings if w.startswith(f"{path}: ")]
+        assert len(mine) == 1, (path, result.warnings)
+        expected = "cut short" if path.name == "cut.dcm" else "Burned In Annotation is YES"
+        assert expected in mine[0] and mine[0].count(str(path)) == 1
+    assert warnings.filters == filters and warnings.showwarning is show
+    with pytest.warns(DeidentificationWarning):  # outside a batch: warned as usual
+        Deidentifier(burned_in="warn").deidentify_file(odd[1])
+
+
+def test_cli_reports_each_files_warnings_from_worker_processes(tmp_path, capsys):
+    copies = -(-2 * deid_batch._CHUNK // 3) + 1  # enough files for a worker's task
+    odd = _folder_with_warnings(tmp_path / "in", copies)
+    assert deid_cli.main(["deid", str(tmp_path / "in"), str(tmp_path / "out"), "--jobs", "2",
+                          "--burned-in", "warn"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("dicomfast deid: warning: ")]
+    assert sorted(line.split(": ")[2] for line in lines) == sorted(map(str, odd))
+    assert f"{3 * copies} of {3 * copies} files de-identified" in err
+    assert f"({len(odd)} with warnings)" in err
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_folder_walk_takes_regular_files_and_links_to_them_only(tmp_path):
     """Hidden files, FIFOs (whose open would wait for a writer forever) and links to
