@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dicomfast import file_warnings
 from dicomfast.dump import format_dataset
 from dicomfast.errors import DicomfastError
 from dicomfast.part10 import read
@@ -85,26 +86,33 @@ def _transcode(src: str, dst: str, ts_name: str, threads: int, allow_lossy: bool
                  if p.is_file()]
     else:
         pairs = [(source, target / source.name if target.is_dir() else target)]
-    failures = []
+    failures: list[str] = []
+    warned: list[str] = []
 
-    def one(pair: tuple[Path, Path]) -> tuple[int, str | None]:
+    def one(pair: tuple[Path, Path]) -> tuple[int, str | None, list[str]]:
         a, b = pair
-        try:
-            ds = read(a)
-            b.parent.mkdir(parents=True, exist_ok=True)
-            ds.save(b, transfer_syntax=uid, allow_lossy=allow_lossy,
-                    encode_options=dict(options or ()) or None)
-            return a.stat().st_size, None
-        except (OSError, DicomfastError, ValueError) as exc:
-            return 0, f"{a}: {exc}"
+        with file_warnings.kept() as found:  # reported with the file's name below
+            try:
+                ds = read(a)
+                b.parent.mkdir(parents=True, exist_ok=True)
+                ds.save(b, transfer_syntax=uid, allow_lossy=allow_lossy,
+                        encode_options=dict(options or ()) or None)
+                outcome: tuple[int, str | None] = (a.stat().st_size, None)
+            except (OSError, DicomfastError, ValueError) as exc:
+                outcome = (0, f"{a}: {exc}")
+        return (*outcome, [f"{a}: {text}" for text in found])
 
-    with Progress(len(pairs)) as bar, ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
-        for size, error in pool.map(one, pairs):
+    with Progress(len(pairs)) as bar, file_warnings.collecting(), \
+            ThreadPoolExecutor(max_workers=max(threads, 1)) as pool:
+        for size, error, found in pool.map(one, pairs):
             bar.advance(size, failed=error is not None)
             if error:
                 failures.append(error)
+            warned += found
     for error in failures:
         print(f"dicomfast: {error}", file=sys.stderr)
+    for warning in warned:
+        print(f"dicomfast: warning: {warning}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import secrets
-import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -32,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dicomfast import file_warnings
 from dicomfast.deid import (
     BurnedInAnnotationError,
     DeidentificationWarning,
     Deidentifier,
     UIDMap,
 )
-from dicomfast.errors import DicomfastError, DicomfastWarning
+from dicomfast.errors import DicomfastError
 
 __all__ = ["PROCESS_BATCH", "PROCESS_CPUS", "FolderResult", "deidentify_folder"]
 
@@ -103,22 +103,20 @@ class _Batch:
 
     def one(self, pair: tuple[str, str]) -> _Outcome:
         src, dst = pair
-        _kept.warnings = kept = []
-        try:
-            if self.settings["rename"]:
-                self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
-            else:
-                self.deid.deidentify_file(src, dst)
-            outcome: _Outcome = (os.stat(src).st_size, True, None, None)
-        except BurnedInAnnotationError as exc:
-            outcome = (0, False, f"refused: {exc}", None)
-        except (OSError, DicomfastError, ValueError, AttributeError) as exc:
-            outcome = (0, False, f"{src}: {exc}", None)
-        finally:
-            _kept.warnings = None
-        if kept:
+        with file_warnings.kept() as found:
+            try:
+                if self.settings["rename"]:
+                    self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
+                else:
+                    self.deid.deidentify_file(src, dst)
+                outcome: _Outcome = (os.stat(src).st_size, True, None, None)
+            except BurnedInAnnotationError as exc:
+                outcome = (0, False, f"refused: {exc}", None)
+            except (OSError, DicomfastError, ValueError, AttributeError) as exc:
+                outcome = (0, False, f"{src}: {exc}", None)
+        if found:  # (a message may name the file already)
             outcome = (*outcome[:3], [text if text.startswith(f"{src}: ") else f"{src}: {text}"
-                                      for text in dict.fromkeys(kept)])
+                                      for text in found])
         return outcome
 
     def _renamed(self, ds: Any, src: str) -> Path:
@@ -147,37 +145,12 @@ class _Batch:
             self._pool = None
 
 
-# The warnings of the file each thread works on (None: not on a file).
-_kept = threading.local()
-
-
-def _keep_file_warnings(show: Callable[..., None]) -> Callable[..., None]:
-    """A warnings.showwarning that keeps the warnings of a file's work for its
-    outcome and passes the others on to `show`."""
-    def keep(message: Any, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
-        kept = getattr(_kept, "warnings", None)
-        if kept is None or not issubclass(category, DicomfastWarning):
-            show(message, category, filename, lineno, file, line)
-        else:
-            kept.append(str(message))
-    return keep
-
-
-def _collect_file_warnings() -> None:
-    """Route this process's dicomfast warnings to the outcomes of the files that
-    raise them: each one, however often (the default filter shows a warning
-    raised at the same place once per process)."""
-    warnings.simplefilter("always", DicomfastWarning)
-    warnings.showwarning = _keep_file_warnings(warnings.showwarning)
-
-
 _worker_batch: _Batch | None = None
 
 
 def _worker_start(settings: dict[str, Any]) -> None:
     global _worker_batch
-    _collect_file_warnings()
+    file_warnings.collect()
     _worker_batch = _Batch(settings)
     _worker_batch.uid_map.record_new()
 
@@ -326,9 +299,8 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
     batch = _Batch(settings)  # checks the options before any work starts
     result = FolderResult(0, 0, uid_map=batch.uid_map)
     try:
-        with Progress(len(pairs)) as bar, warnings.catch_warnings():
+        with Progress(len(pairs)) as bar, file_warnings.collecting():
             bar.enabled = bar.enabled and progress
-            _collect_file_warnings()  # until the batch ends (catch_warnings restores)
 
             def count(outcomes: list[_Outcome]) -> None:
                 for size, ok, problem, warned in outcomes:

@@ -77,6 +77,32 @@ def test_transcode_folder(tmp_path, capsys):
         main(["transcode", str(src), str(dst), "--ts", "NoSuchSyntax"])
 
 
+def test_transcode_names_each_file_a_warning_concerns(tmp_path, capsys):
+    """Two copies of a file cut inside its last value, transcoded on two threads: a
+    warning line for each, naming it (Python would show the warning once, without
+    the file); warning settings are as before afterwards."""
+    import warnings
+
+    cut = find("MR_truncated.dcm")
+    if cut is None:
+        pytest.skip("MR_truncated.dcm is not in the corpus")
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.dcm", "b.dcm"):
+        shutil.copy(cut, src / name)
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        assert main(["transcode", str(src), str(tmp_path / "out"), "--ts",
+                     "ExplicitVRLittleEndian", "--threads", "2"]) == 0
+    assert not escaped
+    assert warnings.filters == filters
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert sorted(lines) == [f"dicomfast: warning: {src / name}: the data ends inside the "
+                             "last element's value; the value is cut short"
+                             for name in ("a.dcm", "b.dcm")]
+
+
 def test_transcode_with_encoder_options(tmp_path, capsys):
     """--option KEY=VALUE reaches the encoder: JPEG-LS Near-Lossless with NEAR 4 keeps
     every sample within 4; an option the encoder does not take fails the file."""
