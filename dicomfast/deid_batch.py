@@ -5,9 +5,8 @@ processes that map every UID the same way (``dicomfast deid`` runs this).
     >>> result.done, result.failed, result.problems[:3], result.warnings[:3]
 
 What a file's reading or de-identification warns about (a value cut short by the
-file's end, Burned In Annotation kept with ``burned_in="warn"``) is kept with
-that file's outcome and returned, as ``PATH: message``, every time: printed as
-Python warnings are, each would show once per process, without saying which file.
+file's end, Burned In Annotation kept with ``burned_in="warn"``) comes back with
+that file's outcome as ``PATH: message`` (:mod:`dicomfast.file_warnings`).
 """
 
 from __future__ import annotations
@@ -272,9 +271,9 @@ def deidentify_folder(source: str | os.PathLike, target: str | os.PathLike,
     (default 1: on a local disk, threads lose more to handing the GIL back and forth
     than they gain; they may pay where storage is slow to answer, as on a network
     file system). `progress` shows a bar on a terminal's stderr. Files that cannot
-    be de-identified are counted in `failed` and described in `problems`; the
-    warnings of the others are in `warnings`, and the files that had any counted in
-    `warned`. ValueError for a missing `source` or a `target` inside it."""
+    be de-identified are counted in `failed` and described in `problems`; what the
+    files' work warned about is in `warnings`, and the files that had warnings are
+    counted in `warned`. ValueError for a missing `source` or a `target` inside it."""
     from dicomfast.progress import Progress
 
     source, target = Path(source), Path(target)

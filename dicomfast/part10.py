@@ -134,8 +134,10 @@ def _inflate(data: Any, offset: int, limit: int | None, strict: bool) -> bytearr
 _TS_BY_RAW: dict[bytes, TransferSyntax] = {}
 
 
-def _lookup_transfer_syntax(raw: bytes | None) -> TransferSyntax | None:
-    """The transfer syntax named by a raw (0002,0010) value, cached by its bytes."""
+def lookup_transfer_syntax(raw: bytes | None) -> TransferSyntax | None:
+    """The transfer syntax named by a raw (0002,0010) value, cached by its bytes (the
+    readers of file heads share it: here, ``scan`` and ``split_read``); None for
+    no value, UnsupportedTransferSyntaxError for a UID this library does not know."""
     if raw is None:
         return None
     ts = _TS_BY_RAW.get(raw)
@@ -182,7 +184,7 @@ def read(
         meta = top_level_dataset(meta_index, strict)
         if meta_index.warnings:
             _warn(meta_index.warnings)
-        ts = _lookup_transfer_syntax(ts_raw)
+        ts = lookup_transfer_syntax(ts_raw)
         if ts is None and strict:
             raise InvalidDicomError("File Meta has no (0002,0010) Transfer Syntax UID")
     elif not has_preamble and not force:

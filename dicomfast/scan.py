@@ -35,7 +35,7 @@ from dicomfast.dataset import Sequence, top_level_dataset
 from dicomfast.dictionary import dictionary_entry
 from dicomfast.errors import InvalidDicomError
 from dicomfast.part10 import _TS_BY_RAW, read
-from dicomfast.part10 import _lookup_transfer_syntax as _transfer_syntax
+from dicomfast.part10 import lookup_transfer_syntax as _transfer_syntax
 from dicomfast.tag import Tag, tag_to_str
 from dicomfast.transfer_syntax import TransferSyntax
 from dicomfast.values import decode_value

@@ -33,7 +33,7 @@ from dicomfast._native import _scan
 from dicomfast.atomic import FileRange
 from dicomfast.dataset import Dataset
 from dicomfast.errors import DicomfastError
-from dicomfast.part10 import _lookup_transfer_syntax, read
+from dicomfast.part10 import lookup_transfer_syntax, read
 
 __all__ = ["HEAD_BYTES", "SplitFile", "open_split"]
 
@@ -138,7 +138,7 @@ def _split(fd: int, size: int, name: str
             return None  # the file changed meanwhile
         try:
             start, _, meta, raw_syntax = _scan.scan_file_meta(head, False, table)
-            ts = _lookup_transfer_syntax(raw_syntax) if meta is not None else None
+            ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
             if ts is None or ts.is_deflated:
                 return None
             little, explicit = ts.is_little_endian, not ts.is_implicit_vr
