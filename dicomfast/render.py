@@ -19,12 +19,13 @@ import math
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from dicomfast import file_warnings
 from dicomfast.errors import UnsupportedTransferSyntaxError
 from dicomfast.pixels import colour, gsdf, luts
 from dicomfast.pixels.codecs import codec_for
@@ -323,53 +324,88 @@ def _tile_reduce(ds: Any, tile: int) -> int:
     return levels
 
 
-def _sort_key(ds: Any, path: str) -> tuple:
+def _number(ds: Any, keyword: str, default: int) -> int:
+    """An IS attribute as an int, or `default` when it is missing or not a number
+    (a contact sheet takes odd files as they are)."""
     try:
-        number = int(ds.get("InstanceNumber") or 0)
+        return int(ds.get(keyword) or default)
     except (TypeError, ValueError):
-        number = 0
-    return (str(ds.get("SeriesInstanceUID") or ""), number, path)
+        return default
+
+
+def _sort_key(ds: Any, path: str) -> tuple:
+    return (str(ds.get("SeriesInstanceUID") or ""), _number(ds, "InstanceNumber", 0), path)
+
+
+def _sheet_sources(sources: Any) -> list[Any]:
+    """The files (paths, or data sets given as such) a contact sheet is made of."""
+    if not isinstance(sources, (str, os.PathLike)) and not isinstance(sources, Iterable):
+        return [sources]  # one data set
+    if isinstance(sources, (str, os.PathLike)) and Path(sources).is_dir():
+        return sorted(str(p) for p in Path(sources).rglob("*")
+                      if p.is_file() and not p.name.startswith("."))
+    if isinstance(sources, (str, os.PathLike)):
+        return [os.fspath(sources)]
+    return list(sources)
+
+
+def _has_image(ds: Any) -> bool:
+    return "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
 
 
 def contact_sheet(sources: Any, *, columns: int | None = None, tile: int = 256,
-                  frame: int | None = None, gap: int = 2, **render: Any) -> np.ndarray:
+                  frame: int | None = None, gap: int = 2,
+                  on_skip: Callable[[str, str], None] | None = None,
+                  on_warning: Callable[[str, str], None] | None = None,
+                  progress: bool = False, **render: Any) -> np.ndarray:
     """One image of tiles: every frame of a multi-frame data set or file, or one frame
     (`frame`, default the middle one) of each file of a folder / list of files,
-    ordered by series and Instance Number. Files that do not render are left out.
-    """
-    from dicomfast.part10 import read
+    ordered by series and Instance Number.
 
-    if not isinstance(sources, (str, os.PathLike)) and not isinstance(sources, Iterable):
-        sources = [sources]  # one data set
-    if isinstance(sources, (str, os.PathLike)) and Path(sources).is_dir():
-        paths: list[Any] = sorted(str(p) for p in Path(sources).rglob("*") if p.is_file())
-    elif isinstance(sources, (str, os.PathLike)):
-        paths = [os.fspath(sources)]
+    Files that do not render (not DICOM, no image, a frame they lack, pixel data
+    that does not decode) are left out, and each is told to ``on_skip(path,
+    why)``; while :func:`dicomfast.file_warnings.collecting` runs, what a file's
+    reading and rendering warn about goes to ``on_warning(path, message)``, once
+    for each file it concerns. Each file's tile is made as the file is read and the file dropped, so
+    a folder of any size needs the memory of its tiles only. `progress` shows a
+    bar on a terminal's stderr."""
+    from dicomfast.part10 import read
+    from dicomfast.progress import Progress
+
+    paths = _sheet_sources(sources)
+    keyed: list[tuple[tuple, np.ndarray]] = []
+    first: Any = None  # (data set, frames) of the first tile, kept while it is the only one
+    with Progress(len(paths)) as bar:
+        bar.enabled = bar.enabled and progress
+        for p in paths:
+            name = str(getattr(p, "filename", "") or p) if hasattr(p, "frame") else str(p)
+            with file_warnings.kept() as found:
+                try:
+                    ds = p if hasattr(p, "frame") else read(p)
+                    if not _has_image(ds):
+                        raise ValueError("no pixel data")
+                    n = _number(ds, "NumberOfFrames", 1)
+                    image = render_frame(ds, n // 2 if frame is None else frame,
+                                         reduce=_tile_reduce(ds, tile), **render)
+                    keyed.append((_sort_key(ds, name), _fit(image, tile)))
+                    first = (ds, n) if len(keyed) == 1 else None
+                    bar.advance()
+                except Exception as exc:  # any file that does not render is left out
+                    bar.advance(failed=True)
+                    if on_skip is not None:
+                        on_skip(name, str(exc) or type(exc).__name__)
+            if on_warning is not None:
+                for text in found:
+                    on_warning(name, text)
+    if first is not None and frame is None:
+        # One image among the sources: a tile for each of its frames (the middle one's
+        # is made already).
+        ds, n = first
+        tiles = [keyed[0][1] if i == n // 2 else
+                 _fit(render_frame(ds, i, reduce=_tile_reduce(ds, tile), **render), tile)
+                 for i in range(n)]
     else:
-        paths = list(sources)
-    datasets = []
-    for p in paths:
-        try:
-            ds = p if hasattr(p, "frame") else read(p)
-        except Exception:
-            continue
-        if "PixelData" in ds or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
-            datasets.append((ds, str(getattr(ds, "filename", "") or p)))
-    tiles: list[np.ndarray] = []
-    if len(datasets) == 1 and frame is None:
-        ds = datasets[0][0]
-        n = int(ds.get("NumberOfFrames") or 1)
-        for i in range(n):
-            tiles.append(_fit(render_frame(ds, i, reduce=_tile_reduce(ds, tile), **render),
-                              tile))
-    else:
-        for ds, _ in sorted(datasets, key=lambda d: _sort_key(*d)):
-            n = int(ds.get("NumberOfFrames") or 1)
-            try:
-                tiles.append(_fit(render_frame(ds, n // 2 if frame is None else frame,
-                                               reduce=_tile_reduce(ds, tile), **render), tile))
-            except Exception:
-                continue
+        tiles = [t for _, t in sorted(keyed, key=lambda kt: kt[0])]
     if not tiles:
         raise ValueError("nothing to render: no readable image among the sources")
     rgb = any(t.ndim == 3 for t in tiles)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from dicomfast import file_warnings
 from dicomfast.errors import DicomfastError
 
 
@@ -61,10 +62,16 @@ def run_render(args: argparse.Namespace) -> int:
                    "gamma": args.gamma}
     options = {"window": args.window, "voi_index": args.voi_index,
                "overlays": args.overlays, "display": display}
+    left_out: list[str] = []
+    warned: list[str] = []
     try:
         if args.grid:
-            image = contact_sheet(args.file, columns=args.columns, tile=args.tile,
-                                  frame=args.frame, **options)
+            with file_warnings.collecting():
+                image = contact_sheet(
+                    args.file, columns=args.columns, tile=args.tile, frame=args.frame,
+                    on_skip=lambda path, why: left_out.append(f"{path}: {why}"),
+                    on_warning=lambda path, text: warned.append(f"{path}: {text}"),
+                    progress=True, **options)
         else:
             image = render_frame(read(args.file), args.frame or 0, **options)
         if args.output.lower().endswith((".jpg", ".jpeg")):
@@ -76,6 +83,11 @@ def run_render(args: argparse.Namespace) -> int:
     except (OSError, DicomfastError, ValueError, IndexError, NotImplementedError) as exc:
         print(f"dicomfast render: {args.file}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        for line in left_out:
+            print(f"dicomfast render: left out {line}", file=sys.stderr)
+        for line in warned:
+            print(f"dicomfast render: warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ two round at different points: the tolerance is 1 gray level for every pixel.
 from __future__ import annotations
 
 import io
+import shutil
 import warnings
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 from corpus import find
 
 import dicomfast
-from dicomfast import render, render_cli
+from dicomfast import file_warnings, render, render_cli
 
 PIL = pytest.importorskip("PIL.Image", reason="Pillow reads the PNGs back")
 pydicom = pytest.importorskip("pydicom")
@@ -189,6 +190,53 @@ def test_grid_of_a_folder_and_of_a_multiframe_file(tmp_path):
     n = int(dicomfast.read(multi).NumberOfFrames)
     sheet = render.contact_sheet(multi, tile=32, gap=0, columns=n)
     assert sheet.shape == (32, 32 * n)
+
+
+def test_grid_leaves_out_what_does_not_render_and_says_why(tmp_path, capsys):
+    """A folder with files that cannot be tiles: one whose Number of Frames is not a
+    number, one without pixel data, one cut inside its pixel data, and one that is
+    not DICOM. The others make the sheet; each of these is named with its reason,
+    and a file's warnings with its path."""
+    ct = _need("CT_small.dcm")
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for k in range(2):
+        shutil.copy(ct, folder / f"ct{k}.dcm")
+    bad = dicomfast.read(ct)
+    bad.NumberOfFrames = "1A"
+    bad.save(folder / "frames.dcm")
+    no_image = dicomfast.read(ct)
+    del no_image.PixelData
+    no_image.save(folder / "header.dcm")
+    data = ct.read_bytes()
+    (folder / "cut.dcm").write_bytes(data[:-5000])  # inside the pixel data
+    (folder / "notes.txt").write_text("not DICOM")
+    skipped, warned = {}, []
+    with file_warnings.collecting():
+        sheet = render.contact_sheet(folder, tile=32, gap=0,
+                                     on_skip=lambda path, why: skipped.setdefault(path, why),
+                                     on_warning=lambda path, text: warned.append((path, text)))
+    assert sheet.shape == (32, 64)  # the two good copies
+    assert set(skipped) == {str(folder / n) for n in
+                            ("frames.dcm", "header.dcm", "cut.dcm", "notes.txt")}
+    assert "Number of Frames '1A'" in skipped[str(folder / "frames.dcm")]
+    assert skipped[str(folder / "header.dcm")] == "no pixel data"
+    assert "pixel data has" in skipped[str(folder / "cut.dcm")]
+    expected_warnings = [
+        (str(folder / "cut.dcm"), "the data ends inside the last element's value; the value "
+                                  "is cut short"),
+        (str(folder / "frames.dcm"), "IS value '1A' is not an integer string (PS3.5 Table "
+                                     "6.2-1); keeping it as text")]
+    assert warned == expected_warnings
+    out = tmp_path / "sheet.png"
+    assert render_cli.main(["render", str(folder), "--grid", "--tile", "32", "-o",
+                            str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert sorted(line.split(": ")[1] for line in err if " left out " in line) == sorted(
+        f"left out {folder / n}" for n in ("frames.dcm", "header.dcm", "cut.dcm", "notes.txt"))
+    assert [line for line in err if "warning:" in line] == [
+        f"dicomfast render: warning: {path}: {text}" for path, text in expected_warnings]
+    assert _read_png(out.read_bytes())[1].shape == (32, 2 * 32 + 2)  # with the gap
 
 
 def test_cli_errors_and_frames(tmp_path, capsys):
