@@ -432,6 +432,30 @@ def test_store_and_rebuild_agree(tmp_path):
     assert a == b and len(a) == 48
 
 
+def test_rebuild_names_the_files_it_skips(tmp_path, capsys):
+    """Files the index cannot hold (not DICOM, no Series Instance UID) are skipped and
+    each is named with the reason, through the API and on the command line: queries
+    will not find them."""
+    from dicomfast.net import qr_cli
+
+    root = tmp_path / "arc"
+    make_archive_files(root, n_studies=1, seed=5)
+    (root / "notes.txt").write_text("not DICOM")
+    ds = pydicom.dcmread(next(root.rglob("*.dcm")))
+    del ds.SeriesInstanceUID
+    ds.SOPInstanceUID = "1.2.3.4.5"
+    ds.save_as(root / "orphan.dcm", enforce_file_format=True)
+    skipped = {}
+    indexed, count = rebuild(root, on_skip=lambda path, why: skipped.setdefault(path, why))
+    assert count == 2 and indexed == len(list(root.rglob("*.dcm"))) - 1
+    assert skipped[str(root / "orphan.dcm")] == "no SeriesInstanceUID"
+    assert "not a DICOM Part 10 file" in skipped[str(root / "notes.txt")]
+    assert qr_cli.index(str(root), progress=False) == 0
+    err = capsys.readouterr().err
+    assert f"dicomfast: index: skipped {root / 'orphan.dcm'}: no SeriesInstanceUID" in err
+    assert f"dicomfast: index: skipped {root / 'notes.txt'}: " in err
+
+
 @pytest.mark.parametrize("vr,query,value,expected", [
     ("TM", "-12", "125959.5", True),          # a partial upper bound covers its hour
     ("TM", "-12", "130000", False),

@@ -15,6 +15,9 @@ from dicomfast.archive.index import INDEX_NAME, Archive, _items, _text, read_hea
 from dicomfast.errors import DicomfastError
 from dicomfast.scan import iter_scan
 
+# What places a file in the index's hierarchy (PS3.4 §C.3).
+_UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
 
 def archive_files(root: Path) -> Iterator[str]:
     """The files under `root` in name order, without the index and hidden
@@ -37,9 +40,11 @@ def _scan_text(value: Any) -> str:
 
 
 def rebuild(root: str | os.PathLike, *, threads: int | None = None,
-            progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
+            progress: Callable[[int, int, int], None] | None = None,
+            on_skip: Callable[[str, str], None] | None = None) -> tuple[int, int]:
     """Replace the index of the archive at `root` by what its files say; returns
-    (files indexed, files skipped: not DICOM or without the UIDs)."""
+    (files indexed, files skipped: not DICOM or without the UIDs). Each skipped
+    file is told to ``on_skip(path, why)``: queries will not find it."""
     with Archive(root) as archive:
         rows: list[dict[str, Any]] = []
         skipped = 0
@@ -47,10 +52,11 @@ def rebuild(root: str | os.PathLike, *, threads: int | None = None,
         for batch in iter_scan(archive_files(archive.root), K.SCALAR_KEYS, threads=threads,
                                on_error="record", progress=progress):
             for row in batch:
-                if row["error_type"] is not None or not all(
-                        row.get(k) for k in ("SOPInstanceUID", "SeriesInstanceUID",
-                                             "StudyInstanceUID")):
+                missing = [k for k in _UID_KEYS if not row.get(k)]
+                if row["error_type"] is not None or missing:
                     skipped += 1
+                    if on_skip is not None:
+                        on_skip(row["path"], row["error"] or f"no {' or '.join(missing)}")
                     continue
                 values = {kw: _scan_text(row.get(kw)) for kw in K.SCALAR_KEYS}
                 if not values["SOPClassUID"]:

@@ -196,12 +196,16 @@ def index(root: str, *, threads: int | None = None, progress: bool = True) -> in
                              f"{failed} unreadable")
             sys.stderr.flush()
 
+    left_out: list[str] = []
     try:
-        indexed, skipped = rebuild(root, threads=threads, progress=show)
+        indexed, skipped = rebuild(root, threads=threads, progress=show,
+                                   on_skip=lambda path, why: left_out.append(f"{path}: {why}"))
     except (OSError, DicomfastError) as exc:
         return _fail(f"index: {exc}")
     if progress and sys.stderr.isatty():
         sys.stderr.write("\n")
+    for line in left_out:
+        print(f"dicomfast: index: skipped {line}", file=sys.stderr)
     print(f"dicomfast: index: {indexed} instances indexed, {skipped} files skipped "
           f"({time.monotonic() - start:.1f} s)", file=sys.stderr)
     return 0
