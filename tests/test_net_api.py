@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import warnings
 
 import pytest
 from test_net_helpers import HOST, make_objects, same_dataset
@@ -328,3 +329,16 @@ def test_unreadable_sources_fail_alone(tmp_path, objects, monkeypatch, max_pdu):
     for res in (results[1], results[3], results[4]):
         assert res.status is None and res.error.startswith("cannot read"), res
     assert sorted(os.listdir(out)) == sorted(g.sop_instance_uid + ".dcm" for g in good)
+
+
+def test_a_file_that_is_no_dicom_object_is_named_as_such(tmp_path):
+    """Bytes with neither a File Meta nor the SOP UIDs a C-STORE needs: an
+    InvalidDicomError that says so, not an attribute error from deep inside."""
+    from dicomfast.errors import InvalidDicomError
+    from dicomfast.net.services.storescu import load
+
+    junk = tmp_path / "notes.dcm"
+    junk.write_bytes(b"not DICOM, just a line of text\n")
+    with warnings.catch_warnings(), pytest.raises(InvalidDicomError, match="not a DICOM object"):
+        warnings.simplefilter("ignore")  # what the forced read makes of the text
+        load(junk)

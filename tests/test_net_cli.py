@@ -67,6 +67,8 @@ def test_store_files_and_folders(scp, tmp_path):
     run = _run("store", HOST, str(scp.port), str(objs[0]), str(tmp_path / "tree"),
                "--called-aet", "CLISCP")
     assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"dicomfast: store: 2 of 2 objects stored on {HOST}:{scp.port}")
     stored = by_instance_uid(scp.out)
     assert len(stored) == 2
     import pydicom
@@ -83,7 +85,7 @@ def test_store_reports_each_failure(scp, tmp_path):
     run = _run("store", HOST, str(scp.port), str(tmp_path / "objs"))
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
-    assert any("notdicom.dcm" in line for line in lines)
+    assert any("notdicom.dcm: cannot read: " in line for line in lines)
     assert lines[-1].startswith("dicomfast: store: 1 of 2")
     assert len(by_instance_uid(scp.out)) == 1
     missing = _run("store", HOST, str(scp.port), str(tmp_path / "nope"))

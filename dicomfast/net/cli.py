@@ -97,6 +97,8 @@ def store(host: str, port: int, paths: Sequence[str], aet: str = _DEFAULT_AET,
         print(f"dicomfast: store: {res.source}: {why}", file=sys.stderr)
     if failures:
         return _fail(f"store: {len(failures)} of {len(files)} objects not stored")
+    print(f"dicomfast: store: {len(files)} of {len(files)} objects stored on {host}:{port}",
+          file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dicomfast.dataset import Dataset
-from dicomfast.errors import AssociationError, DicomfastError
+from dicomfast.errors import AssociationError, DicomfastError, InvalidDicomError
 from dicomfast.net import dimse as D
 from dicomfast.net.association import Association
 from dicomfast.net.transport import FileRegion
@@ -133,8 +133,13 @@ def load(source: str | os.PathLike | Dataset) -> Outgoing:
             return Outgoing(path, sop_class, sop_instance, ts, memoryview(data)[offset:])
     # No usable File Meta: read the data set and send it re-encoded.
     ds = read(data, force=True)
+    sop_class, sop_instance = ds.get("SOPClassUID"), ds.get("SOPInstanceUID")
+    if not sop_class or not sop_instance:
+        raise InvalidDicomError(
+            "not a DICOM object: no File Meta, and no SOP Class and SOP Instance UID in "
+            "the data set (PS3.7 §9.3.1.1: a C-STORE names both)")
     implicit = bool(getattr(ds, "is_implicit_VR", False))
-    return Outgoing(path, str(ds.SOPClassUID), str(ds.SOPInstanceUID),
+    return Outgoing(path, str(sop_class), str(sop_instance),
                     IMPLICIT_VR_LE if implicit else EXPLICIT_VR_LE, None, ds)
 
 
