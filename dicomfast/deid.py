@@ -285,6 +285,9 @@ class Deidentifier:
         self.private_action = resolve_action(_table.PRIVATE, self.options, compound)
         self._scrub_needed = any(a == "C" for a in self.actions.values())
         self._recorded = _record_values(self.options)
+        #: whether deidentify_file may rewrite headers natively (where it applies)
+        self.native = True
+        self._rewriter: Any = None  # its Rewriter once made, False where it does not apply
 
     # -- one data set ------------------------------------------------------------------------
     def deidentify(self, ds: Dataset) -> Dataset:
@@ -316,7 +319,19 @@ class Deidentifier:
 
         From a path to a path, only the file's head is read when its pixel data is
         its last element: the pixel data is copied file to file by the kernel, and
-        the data set returned has everything else."""
+        the data set returned has everything else. The header is then rewritten
+        natively where the options allow (:mod:`dicomfast.deid_rewrite`), with the
+        same result."""
+        ds = self._file(src, dst, True)
+        assert ds is not None
+        return ds
+
+    def write_deidentified(self, src: str | os.PathLike, dst: Any) -> None:
+        """deidentify_file from a path to a path (or a function of the data set that
+        gives one), without making the data set to return: what batches call."""
+        self._file(src, dst, False)
+
+    def _file(self, src: Any, dst: Any, result: bool) -> Dataset | None:
         from dicomfast.part10 import read
         from dicomfast.split_read import open_split
         from dicomfast.writer import part10_chunks
@@ -324,6 +339,11 @@ class Deidentifier:
         if (isinstance(src, (str, os.PathLike)) and dst is not None
                 and not hasattr(dst, "write") and not self._late_replacements):
             with open_split(src) as split:
+                chunks = self._native_chunks(split)
+                if chunks is not None:
+                    ds = read(chunks[0]) if result or callable(dst) else None
+                    write_file(dst(ds) if callable(dst) else dst, chunks, per_thread=True)
+                    return ds
                 ds = self.deidentify(split.dataset)
                 chunks = part10_chunks(ds)
                 if split.pixels is not None:
@@ -346,6 +366,22 @@ class Deidentifier:
         elif dst is not None:
             ds.save(dst)
         return ds
+
+    def _native_chunks(self, split: Any) -> list[Any] | None:
+        """The file's chunks from the native header rewrite, or None where it does not
+        apply (see dicomfast.deid_rewrite). Its plan is made for the first file."""
+        if self._rewriter is False:
+            return None
+        if self._rewriter is None:
+            from dicomfast.deid_rewrite import Rewriter
+
+            with self._lock:
+                if self._rewriter is None:
+                    self._rewriter = Rewriter(self) if (
+                        self.native and Rewriter.applies_to(self)) else False
+            if self._rewriter is False:
+                return None
+        return self._rewriter.file(split)
 
     # -- the walk ------------------------------------------------------------------------------
     def _action(self, tag: int) -> str | None:

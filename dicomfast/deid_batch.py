@@ -105,9 +105,9 @@ class _Batch:
         with file_warnings.kept() as found:
             try:
                 if self.settings["rename"]:
-                    self.deid.deidentify_file(src, lambda ds: self._renamed(ds, src))
+                    self.deid.write_deidentified(src, lambda ds: self._renamed(ds, src))
                 else:
-                    self.deid.deidentify_file(src, dst)
+                    self.deid.write_deidentified(src, dst)
                 outcome: _Outcome = (os.stat(src).st_size, True, None, None)
             except BurnedInAnnotationError as exc:
                 outcome = (0, False, f"refused: {exc}", None)

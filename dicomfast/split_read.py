@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from dicomfast._index import vr_table
 from dicomfast._native import _scan
@@ -60,20 +60,39 @@ _DOUBTFUL = 0x01 | 0x10 | 0x20 | 0x40 | 0x80
 
 class SplitFile:
     """A file read up to its pixel data and held open for copying the rest from; see
-    :func:`open_split`. `dataset` is the data set read (all of it when `pixels` is
-    None); `pixels` is where its pixel data element lies in the file, and
+    :func:`open_split`. `data` holds the bytes read (the head, or the whole file when
+    `pixels` is None), and `dataset` is the data set they hold, parsed when first
+    asked for. `pixels` is where the pixel data element lies in the file, and
     `padding` where the Data Set Trailing Padding after it lies, if there is one
-    (the two end the file)."""
+    (the two end the file). A rewrite that works on the bytes themselves has the
+    head's scan too: `index`, its elements up to the pixel data, from `start`, in
+    `transfer_syntax` (None when the file was read whole)."""
 
-    def __init__(self, fd: int, dataset: Dataset, pixels: FileRange | None,
-                 padding: FileRange | None = None) -> None:
+    def __init__(self, fd: int, name: str, data: bytes, pixels: FileRange | None = None,
+                 padding: FileRange | None = None, head: _Head | None = None) -> None:
         self.fd = fd
-        self.dataset = dataset
+        self.name = name
+        self.data = data
         self.pixels = pixels
         self.padding = padding
+        self.index = head.index if head is not None else None
+        self.start = head.start if head is not None else 0
+        self.stop = head.stop if head is not None else len(data)
+        self.transfer_syntax = head.ts if head is not None else None
+        self.meta = head.meta if head is not None else None
         #: the pixel data element's tag when `pixels` is set: nothing at or above it
         #: may be added to `dataset` if the two are to be written one after the other
-        self.pixel_tag = 0
+        self.pixel_tag = head.tag if head is not None else 0
+        self._dataset: Dataset | None = None
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            data = self.data if self.pixels is None else memoryview(self.data)[:self.stop]
+            ds = read(data)
+            ds.__dict__["filename"] = self.name
+            self._dataset = ds
+        return self._dataset
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -85,6 +104,18 @@ class SplitFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Head(NamedTuple):
+    """What _split found: the head's data set scanned from `start` to `stop`, in
+    `ts`, with the File Meta's index `meta`, and the pixel data element's tag."""
+
+    start: int
+    stop: int
+    index: Any
+    ts: Any
+    meta: Any
+    tag: int
 
 
 def open_split(path: str | os.PathLike) -> SplitFile:
@@ -100,13 +131,8 @@ def open_split(path: str | os.PathLike) -> SplitFile:
         regular = stat.S_ISREG(st.st_mode)  # not a pipe or a device: pread works
         found = _split(fd, size, name) if regular and size > HEAD_BYTES else None
         if found is None:
-            ds = read(_read_all(fd, size))
-            split = SplitFile(fd, ds, None)
-        else:
-            split = SplitFile(fd, *found[:3])
-            split.pixel_tag = found[3]
-        split.dataset.__dict__["filename"] = name
-        return split
+            return SplitFile(fd, name, _read_all(fd, size))
+        return SplitFile(fd, name, *found)
     except BaseException:
         os.close(fd)
         raise
@@ -127,10 +153,9 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def _split(fd: int, size: int, name: str
-           ) -> tuple[Dataset, FileRange, FileRange | None, int] | None:
-    """(the data set before the pixel data, the pixel data element's range, the
-    trailing padding's range or None, the pixel data element's tag), or None when
-    the file should be read whole."""
+           ) -> tuple[bytes, FileRange, FileRange | None, _Head] | None:
+    """(the bytes read, the pixel data element's range, the trailing padding's range
+    or None, what the head holds), or None when the file should be read whole."""
     table = vr_table()
     for limit in _HEAD_READS:
         head = os.pread(fd, limit, 0)
@@ -166,8 +191,8 @@ def _split(fd: int, size: int, name: str
         if padding_end != size:
             return None
         padding = FileRange(fd, end, size - end, name)
-    ds = read(memoryview(head)[:stop])
-    return ds, FileRange(fd, stop, end - stop, name), padding, tag
+    return head, FileRange(fd, stop, end - stop, name), padding, _Head(
+        start, stop, index, ts, meta, tag)
 
 
 def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,

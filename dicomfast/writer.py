@@ -372,22 +372,37 @@ def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
     if not sop_class or not sop_instance:
         raise DicomfastError("a Part 10 file needs SOP Class UID and SOP Instance UID "
                              "(0008,0016) and (0008,0018), or File Meta that names them")
-    parts = {0x00020001: _META_VERSION,
-             0x00020002: _meta_uid(0x00020002, str(sop_class)),
-             0x00020003: _meta_uid(0x00020003, str(sop_instance)),
-             0x00020010: _meta_uid(0x00020010, ts.uid),
-             0x00020012: _META_IMPLEMENTATION}  # (0002,0012) and (0002,0013)
+    extra = {}
     for tag in old._map():
         if tag > 0x00020000 and tag not in _META_OURS:
             el = old[tag]
             if el.value is not None:
-                parts[tag] = _meta_element(tag, el.VR, encode_value(el.VR, el.value))
+                extra[tag] = _meta_element(tag, el.VR, encode_value(el.VR, el.value))
+    return file_meta_bytes(str(sop_class), str(sop_instance), ts.uid, extra)
+
+
+def file_meta_bytes(sop_class: str, sop_instance: str, transfer_syntax_uid: str,
+                    extra: dict[int, bytes] | None = None) -> bytes:
+    """The File Meta group (PS3.10 §7.1) this writer makes for these UIDs, with its
+    group length; `extra`: other (0002,xxxx) elements, encoded."""
+    parts = {0x00020001: _META_VERSION,
+             0x00020002: _meta_uid(0x00020002, sop_class),
+             0x00020003: _meta_uid(0x00020003, sop_instance),
+             0x00020010: _meta_uid(0x00020010, transfer_syntax_uid),
+             0x00020012: _META_IMPLEMENTATION}  # (0002,0012) and (0002,0013)
+    if extra:
+        parts.update(extra)
     body = b"".join(parts[tag] for tag in sorted(parts))
     return _header(0x00020000, "UL", 4, _META_ENCODING) + struct.pack("<I", len(body)) + body
 
 
 def _meta_element(tag: int, vr: str, raw: bytes) -> bytes:
     return _header(tag, vr, len(raw), _META_ENCODING) + raw
+
+
+def file_meta_bytes_element(tag: int, uid: str) -> bytes:
+    """A File Meta UI element as file_meta_bytes writes it."""
+    return _meta_uid(tag, uid)
 
 
 def _meta_uid(tag: int, uid: str) -> bytes:

@@ -426,6 +426,84 @@ def test_file_to_file_writes_what_the_whole_read_writes(tmp_path, monkeypatch, o
     assert compared > 200 and copied > 50
 
 
+@pytest.mark.parametrize("options,compound", [
+    ((), "conformant"), ((), "remove"), (("retain_uids",), "conformant"),
+    (("retain_institution_identity", "retain_long_full_dates"), "conformant")])
+def test_native_rewrite_writes_what_the_dataset_path_writes(tmp_path, monkeypatch, options,
+                                                             compound):
+    """The native header rewrite (dicomfast.deid_rewrite) against the walk over a
+    Dataset, for every corpus file: the same bytes, the same UID map, and the
+    native path taken for most files (the rest fall back, as they should)."""
+    from dicomfast import deid as deid_module
+
+    fresh = iter(())
+
+    def same_fresh_uids(prefix=None, entropy_srcs=None):
+        return real(prefix, entropy_srcs=entropy_srcs or [str(next(fresh))])
+
+    real = deid_module.generate_uid
+    monkeypatch.setattr(deid_module, "generate_uid", same_fresh_uids)
+    native = Deidentifier(options, salt="same", burned_in="ignore", compound=compound)
+    dataset_path = Deidentifier(options, salt="same", burned_in="ignore", compound=compound)
+    dataset_path.native = False
+    rewritten = compared = 0
+    real_chunks = Deidentifier._native_chunks
+
+    def counting(self, split):
+        nonlocal rewritten
+        chunks = real_chunks(self, split)
+        rewritten += chunks is not None
+        return chunks
+
+    monkeypatch.setattr(Deidentifier, "_native_chunks", counting)
+    for k, path in enumerate(all_files()):
+        outs = []
+        for deid in (native, dataset_path):
+            out = tmp_path / f"{k}-{len(outs)}.dcm"
+            fresh = iter(range(100))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    deid.write_deidentified(path, out)
+                except (DicomfastError, ValueError) as exc:
+                    outs.append(type(exc))
+                    continue
+            outs.append(out.read_bytes())
+        assert outs[0] == outs[1], file_id(path)
+        compared += type(outs[0]) is bytes
+    assert compared > 250 and rewritten > 250, (compared, rewritten)
+    assert dict(native.uid_map.items()) == dict(dataset_path.uid_map.items())
+
+
+def test_native_rewrite_applies_only_where_it_writes_the_same():
+    from dicomfast.deid_rewrite import Rewriter
+
+    assert Rewriter.applies_to(Deidentifier())
+    assert Rewriter.applies_to(Deidentifier(["retain_uids", "retain_long_full_dates"]))
+    for deid in (Deidentifier(["clean_descriptors"]),                 # C actions
+                 Deidentifier(["retain_device_identity"]),            # C on some
+                 Deidentifier(["retain_long_modified_dates"]),        # dates shifted
+                 Deidentifier(replacements={"PatientID": "P1"}),
+                 Deidentifier(cleaner=lambda tag, vr, value: value),
+                 Deidentifier(["retain_safe_private"], safe_private=[("ACME", 0x0009, 0x10)])):
+        assert not Rewriter.applies_to(deid)
+
+
+def test_native_rewrite_refuses_or_warns_of_burned_in_annotation(tmp_path):
+    ds = dicomfast.read(_need("CT_small.dcm"))
+    ds.BurnedInAnnotation = "YES"
+    ds.save(tmp_path / "burned.dcm")
+    refusing = Deidentifier()
+    with pytest.raises(BurnedInAnnotationError, match="burned.dcm"):
+        refusing.write_deidentified(tmp_path / "burned.dcm", tmp_path / "out.dcm")
+    assert refusing._rewriter and not (tmp_path / "out.dcm").exists()
+    with pytest.warns(DeidentificationWarning, match="burned.dcm"):
+        written = Deidentifier(burned_in="warn").deidentify_file(tmp_path / "burned.dcm",
+                                                                 tmp_path / "out.dcm")
+    assert written.BurnedInAnnotation == "YES" and "PatientName" in written
+    assert not pydicom.dcmread(tmp_path / "out.dcm").PatientName
+
+
 def test_the_output_path_may_depend_on_the_dataset(tmp_path):
     path = _large_file()
     ds = Deidentifier(salt="x").deidentify_file(

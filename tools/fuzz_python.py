@@ -1,10 +1,12 @@
 """Coverage-guided fuzzing of dicomfast's Python entry points with atheris.
 
-    python tools/fuzz_python.py read|dimse|statemachine SECONDS [corpus dirs...]
+    python tools/fuzz_python.py read|dimse|statemachine|deid SECONDS [corpus dirs...]
 
   read          dicomfast.read on the bytes, every value decoded, the pixel data read
                 (frames capped: see MAX_DECODED below)
   dimse         dicomfast.net.dimse.decode_command, then every field of the command
+  deid          the bytes as a file de-identified with the native header rewrite and
+                with the walk over a Dataset: both must fail, or write the same bytes
   statemachine  the upper layer state machine (PS3.8 §9.2) of both sides driven by
                 the bytes: each step is a local primitive, a timer expiry, a transport
                 event, or a PDU framed and decoded by dicomfast.net.pdu, whose type
@@ -71,6 +73,48 @@ def _setup_read():
                         pass  # allowed: the output is capped at MAX_DECODED above
             except DicomfastError:
                 pass
+
+    seeds = [p.read_bytes() for p in sorted((ROOT / "dicomfast" / "samples").glob("*.dcm"))]
+    return one, seeds
+
+
+def _setup_deid():
+    from dicomfast import deid as deid_module
+    from dicomfast.deid import Deidentifier
+    from dicomfast.errors import DicomfastError
+
+    folder = Path(tempfile.mkdtemp(prefix="fuzz-deid-"))
+    source = folder / "in.dcm"
+    native = Deidentifier(salt="fuzz", burned_in="ignore")
+    dataset_path = Deidentifier(salt="fuzz", burned_in="ignore")
+    dataset_path.native = False
+    # An empty UI value gets a fresh UID: the same sequence of them on both paths.
+    real_generate = deid_module.generate_uid
+    fresh = [0]
+
+    def numbered_uid(prefix=None, entropy_srcs=None):
+        fresh[0] += 1
+        return real_generate(prefix, entropy_srcs=entropy_srcs or [str(fresh[0])])
+
+    deid_module.generate_uid = numbered_uid
+
+    def written(deid: Deidentifier, name: str) -> bytes | type:
+        out = folder / name
+        fresh[0] = 0
+        try:
+            deid.write_deidentified(source, out)
+        except (DicomfastError, ValueError) as exc:
+            return type(exc)  # ValueError: a value the data set path cannot encode
+        return out.read_bytes()
+
+    def one(data: bytes) -> None:
+        source.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = written(native, "a.dcm")
+            b = written(dataset_path, "b.dcm")
+        if isinstance(a, bytes) or isinstance(b, bytes):
+            assert a == b, f"the native rewrite and the Dataset path differ: {a!r:.60} / {b!r:.60}"
 
     seeds = [p.read_bytes() for p in sorted((ROOT / "dicomfast" / "samples").glob("*.dcm"))]
     return one, seeds
@@ -186,7 +230,8 @@ def _setup_statemachine():
     return one, seeds
 
 
-SETUPS = {"read": _setup_read, "dimse": _setup_dimse, "statemachine": _setup_statemachine}
+SETUPS = {"read": _setup_read, "dimse": _setup_dimse, "statemachine": _setup_statemachine,
+          "deid": _setup_deid}
 
 
 def main() -> int:

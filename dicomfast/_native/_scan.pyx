@@ -147,15 +147,7 @@ cdef class ElementIndex:
     Entry i has a tag, VR, flags, value offset and length; containers are
     followed by their children and `end(i)` is the index past the subtree.
     """
-    cdef object source
-    cdef const uint8_t[::1] view
-    cdef const uint8_t *data
-    cdef size_t data_len
-    cdef df_element *elems
-    cdef readonly size_t count
-    cdef readonly size_t base
-    cdef readonly size_t bytes_used
-    cdef readonly uint32_t warnings
+    # The attributes are declared in _scan.pxd.
 
     def __dealloc__(self):
         PyMem_Free(self.elems)
@@ -205,7 +197,7 @@ cdef class ElementIndex:
         cdef df_element *e = &self.elems[i]
         return (e.tag, vr_str(e.vr), e.flags, e.length, self.base + e.offset, e.end)
 
-    cdef inline int _check(self, Py_ssize_t i) except -1:
+    cdef int _check(self, Py_ssize_t i) except -1:
         if i < 0 or <size_t>i >= self.count:
             raise IndexError(f"element index {i} out of range")
         return 0
