@@ -341,7 +341,10 @@ class Deidentifier:
             with open_split(src) as split:
                 chunks = self._native_chunks(split)
                 if chunks is not None:
-                    ds = read(chunks[0]) if result or callable(dst) else None
+                    ds = None
+                    if result or callable(dst):  # the new head, as the Dataset way returns it
+                        ds = read(chunks[0])
+                        ds.__dict__["filename"] = split.name
                     write_file(dst(ds) if callable(dst) else dst, chunks, per_thread=True)
                     return ds
                 ds = self.deidentify(split.dataset)
