@@ -370,21 +370,36 @@ class Deidentifier:
             ds.save(dst)
         return ds
 
+    def deidentify_bytes(self, data: Any) -> bytes:
+        """A Part 10 file's bytes (bytes, bytearray, memoryview) de-identified into the
+        new file's bytes: the header rewritten natively where it applies, else read
+        into a Dataset, de-identified and written. The pixel data is never decoded."""
+        rewriter = self._native_rewriter()
+        if rewriter is not None:
+            out = rewriter.data(data)
+            if out is not None:
+                return out
+        from dicomfast.part10 import read
+        from dicomfast.writer import to_bytes
+
+        return to_bytes(self.deidentify(read(data)))
+
     def _native_chunks(self, split: Any) -> list[Any] | None:
         """The file's chunks from the native header rewrite, or None where it does not
-        apply (see dicomfast.deid_rewrite). Its plan is made for the first file."""
-        if self._rewriter is False:
-            return None
+        apply (see dicomfast.deid_rewrite)."""
+        rewriter = self._native_rewriter()
+        return rewriter.file(split) if rewriter is not None else None
+
+    def _native_rewriter(self) -> Any:
+        """The native rewrite's Rewriter, made for the first file, or None where it
+        does not apply to this Deidentifier's actions (or `native` is off)."""
         if self._rewriter is None:
             from dicomfast.deid_rewrite import Rewriter
 
             with self._lock:
                 if self._rewriter is None:
-                    self._rewriter = Rewriter(self) if (
-                        self.native and Rewriter.applies_to(self)) else False
-            if self._rewriter is False:
-                return None
-        return self._rewriter.file(split)
+                    self._rewriter = Rewriter(self) if Rewriter.applies_to(self) else False
+        return self._rewriter if self._rewriter is not False and self.native else None
 
     # -- the walk ------------------------------------------------------------------------------
     def _action(self, tag: int) -> str | None:

@@ -76,47 +76,40 @@ class Rewriter:
     def file(self, split: SplitFile) -> list[Any] | None:
         """The chunks of the de-identified file (new head, then the pixel data and
         what follows it as ranges of the source), or None for the Dataset path."""
-        found = self._scanned(split)
-        if found is None:
-            return None
-        index, ts, meta = found
-        if index.warnings:
-            return None  # read with repairs: the Dataset path writes what it repaired
-        self._burned_in(index, split.name)
-        try:
-            body, sop_class, sop_instance = _deid.rewrite(
-                index, self.plan, self._new_uids, not ts.is_implicit_vr)
-        except _deid.NeedsDataset:
-            return None
-        head = self._file_meta(meta, sop_class, sop_instance, ts.uid)
+        if split.index is not None:
+            found = (split.index, split.transfer_syntax, split.meta)
+        else:
+            found = _scanned(split.data)
+        head = self._rewrite(found, split.name) if found is not None else None
         if head is None:
             return None
-        chunks: list[Any] = [head + body]
+        chunks: list[Any] = [head]
         if split.pixels is not None:
             chunks.append(split.pixels)
             if split.padding is not None and self.deid.actions.get(0xFFFCFFFC) != "X":
                 chunks.append(split.padding)  # Data Set Trailing Padding
         return chunks
 
-    def _scanned(self, split: SplitFile) -> tuple[Any, Any, Any] | None:
-        """(index of the data set, transfer syntax, File Meta index) when the file is
-        one the native walk takes: little endian, not deflated, with File Meta."""
-        if split.index is not None:
-            index, ts, meta = split.index, split.transfer_syntax, split.meta
-        else:  # read whole: scanned here (what fails goes the Dataset path, to fail there)
-            table = vr_table()
-            try:
-                start, _, meta, raw_syntax = _scan.scan_file_meta(split.data, False, table)
-                ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
-                if ts is None or ts.is_deflated or not ts.is_little_endian:
-                    return None
-                index = _scan.scan(split.data, start=start, little_endian=True,
-                                   explicit_vr=not ts.is_implicit_vr, table=table)
-            except DicomfastError:
-                return None
-        if ts is None or ts.is_deflated or not ts.is_little_endian or meta is None:
+    def data(self, data: Any, name: str = "the data set") -> bytes | None:
+        """A Part 10 file's bytes de-identified into the new file's, or None for the
+        Dataset path."""
+        found = _scanned(data)
+        return self._rewrite(found, name) if found is not None else None
+
+    def _rewrite(self, found: tuple[Any, Any, Any], name: str) -> bytes | None:
+        """Preamble, File Meta and data set of the de-identified file from the data
+        set's index, transfer syntax and File Meta index, or None."""
+        index, ts, meta = found
+        if index.warnings or ts is None or not ts.is_little_endian or ts.is_deflated:
+            return None  # repairs, other encodings: what the Dataset path writes differs
+        self._burned_in(index, name)
+        try:
+            body, sop_class, sop_instance = _deid.rewrite(
+                index, self.plan, self._new_uids, not ts.is_implicit_vr)
+        except _deid.NeedsDataset:
             return None
-        return index, ts, meta
+        head = self._file_meta(meta, sop_class, sop_instance, ts.uid)
+        return head + body if head is not None else None
 
     def _burned_in(self, index: Any, name: str) -> None:
         """Deidentifier.deidentify's check of Burned In Annotation, on the index."""
@@ -176,6 +169,23 @@ class Rewriter:
         body_length = len(before) + len(instance) + len(after)
         return b"".join((_PREAMBLE, _GROUP_LENGTH, body_length.to_bytes(4, "little"), before,
                          instance, after))
+
+
+def _scanned(data: Any) -> tuple[Any, Any, Any] | None:
+    """(index of the data set, transfer syntax, File Meta index) of a whole file's
+    bytes, when it has File Meta and a syntax the native walk takes; what fails here
+    goes the Dataset path, to fail there with the reader's error."""
+    table = vr_table()
+    try:
+        start, _, meta, raw_syntax = _scan.scan_file_meta(data, False, table)
+        ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
+        if ts is None or ts.is_deflated or not ts.is_little_endian:
+            return None
+        index = _scan.scan(data, start=start, little_endian=True,
+                           explicit_vr=not ts.is_implicit_vr, table=table)
+    except DicomfastError:
+        return None
+    return index, ts, meta
 
 
 def _meta_around(sop_class_uid: str, ts_uid: str) -> tuple[bytes, bytes]:

@@ -475,6 +475,36 @@ def test_native_rewrite_writes_what_the_dataset_path_writes(tmp_path, monkeypatc
     assert dict(native.uid_map.items()) == dict(dataset_path.uid_map.items())
 
 
+def test_bytes_to_bytes_natively_and_through_a_dataset(monkeypatch):
+    """deidentify_bytes: the native rewrite where it applies, else read, de-identify
+    and write; the same bytes either way, for every corpus file."""
+    from dicomfast import deid as deid_module
+
+    fresh = iter(())
+    real = deid_module.generate_uid
+    monkeypatch.setattr(deid_module, "generate_uid", lambda prefix=None, entropy_srcs=None:
+                        real(prefix, entropy_srcs=entropy_srcs or [str(next(fresh))]))
+    native = Deidentifier(salt="same", burned_in="ignore")
+    dataset_way = Deidentifier(salt="same", burned_in="ignore")
+    dataset_way.native = False
+    compared = 0
+    for path in all_files():
+        data = path.read_bytes()
+        outs = []
+        for deid in (native, dataset_way):
+            fresh = iter(range(100))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    outs.append(deid.deidentify_bytes(data))
+                except (DicomfastError, ValueError) as exc:
+                    outs.append(type(exc))
+        assert outs[0] == outs[1], file_id(path)
+        compared += type(outs[0]) is bytes
+    assert compared > 250
+    assert native._native_rewriter() is not None and dataset_way._native_rewriter() is None
+
+
 def test_native_rewrite_applies_only_where_it_writes_the_same():
     from dicomfast.deid_rewrite import Rewriter
 
