@@ -84,6 +84,12 @@ class DeidentificationWarning(DicomfastWarning):
     """Something de-identification could not make safe on its own."""
 
 
+def burned_in_message(where: str) -> str:
+    """What refusing or warning of a Burned In Annotation YES says."""
+    return (f"{where}: (0028,0301) Burned In Annotation is YES: the pixel data may show "
+            "identifying text that header de-identification keeps")
+
+
 # -- actions -----------------------------------------------------------------------------------
 
 def resolve_action(entry: tuple[str, str, tuple[str, ...]], options: Iterable[str],
@@ -293,9 +299,7 @@ class Deidentifier:
     def deidentify(self, ds: Dataset) -> Dataset:
         """De-identify `ds` in place (and return it)."""
         if 0x00280301 in ds and str(ds[0x00280301].value or "").strip().upper() == "YES":
-            where = getattr(ds, "filename", None) or "the data set"
-            message = (f"{where}: (0028,0301) Burned In Annotation is YES: the pixel data "
-                       "may show identifying text that header de-identification keeps")
+            message = burned_in_message(getattr(ds, "filename", None) or "the data set")
             if self.burned_in == "refuse":
                 raise BurnedInAnnotationError(message)
             if self.burned_in == "warn":

@@ -1,5 +1,6 @@
 """De-identifying a file's header without a Dataset: the fast path of
-:meth:`dicomfast.deid.Deidentifier.deidentify_file`.
+:class:`dicomfast.deid.Deidentifier`'s ``deidentify_file``, ``write_deidentified``
+and ``deidentify_bytes``.
 
 The profile's actions are laid out once per Deidentifier as a
 :class:`dicomfast._native._deid.Plan`, and each file's element index (the scan
@@ -10,10 +11,11 @@ Python object is made per element, only per replaced UID.
 It applies where the result is the same as the walk over a Dataset that
 :meth:`~dicomfast.deid.Deidentifier.deidentify` does (the tests compare the two on
 every corpus file): Deidentifiers without C actions (the Clean options, Retain
-Longitudinal Temporal Information with Modified Dates), without replacements, a
-cleaner or retained private elements, on little endian files that were read
-without repairs. Everywhere else :meth:`Rewriter.file` answers None and the
-caller takes the Dataset path.
+Longitudinal Temporal Information with Modified Dates, Retain Device Identity and
+Retain Patient Characteristics), without replacements, a cleaner or retained
+private elements, on little endian files read without repairs, tags in order.
+Everywhere else :meth:`Rewriter.file` and :meth:`Rewriter.data` answer None and
+the caller takes the Dataset path.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dicomfast.encode import encode_value
 from dicomfast.errors import DicomfastError
 from dicomfast.part10 import lookup_transfer_syntax
 from dicomfast.vr import LONG_FORM_VRS
-from dicomfast.writer import encode_dataset, file_meta_bytes, file_meta_bytes_element
+from dicomfast.writer import encode_dataset, file_meta_bytes, file_meta_uid
 
 if TYPE_CHECKING:
     from dicomfast.deid import Deidentifier
@@ -118,10 +120,13 @@ class Rewriter:
             return
         if index.value_bytes(pos).decode("ascii", "replace").strip(" \0").upper() != "YES":
             return
-        from dicomfast.deid import BurnedInAnnotationError, DeidentificationWarning
+        from dicomfast.deid import (
+            BurnedInAnnotationError,
+            DeidentificationWarning,
+            burned_in_message,
+        )
 
-        message = (f"{name}: (0028,0301) Burned In Annotation is YES: the pixel data "
-                   "may show identifying text that header de-identification keeps")
+        message = burned_in_message(name)
         if self.deid.burned_in == "refuse":
             raise BurnedInAnnotationError(message)
         warnings.warn(message, DeidentificationWarning, stacklevel=4)
@@ -165,7 +170,7 @@ class Rewriter:
                 self._meta_parts.clear()
             around = self._meta_parts[key] = _meta_around(sop_class_uid, ts_uid)
         before, after = around
-        instance = file_meta_bytes_element(_MEDIA_SOP_INSTANCE, sop_instance_uid)
+        instance = file_meta_uid(_MEDIA_SOP_INSTANCE, sop_instance_uid)
         body_length = len(before) + len(instance) + len(after)
         return b"".join((_PREAMBLE, _GROUP_LENGTH, body_length.to_bytes(4, "little"), before,
                          instance, after))
@@ -193,7 +198,7 @@ def _meta_around(sop_class_uid: str, ts_uid: str) -> tuple[bytes, bytes]:
     length: what comes before the instance UID element, and what after."""
     stand_in = "1.2"
     group = file_meta_bytes(sop_class_uid, stand_in, ts_uid)[12:]
-    instance = file_meta_bytes_element(_MEDIA_SOP_INSTANCE, stand_in)
+    instance = file_meta_uid(_MEDIA_SOP_INSTANCE, stand_in)
     at = group.index(instance)
     return group[:at], group[at + len(instance):]
 

@@ -400,7 +400,7 @@ def _meta_element(tag: int, vr: str, raw: bytes) -> bytes:
     return _header(tag, vr, len(raw), _META_ENCODING) + raw
 
 
-def file_meta_bytes_element(tag: int, uid: str) -> bytes:
+def file_meta_uid(tag: int, uid: str) -> bytes:
     """A File Meta UI element as file_meta_bytes writes it."""
     return _meta_uid(tag, uid)
 
