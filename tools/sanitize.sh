@@ -43,6 +43,7 @@ DEFAULT_TESTS=(
   tests/test_j2k.py tests/test_jpeg.py tests/test_jpegls.py tests/test_deflate.py
   tests/test_pixels_native.py tests/test_net_pdu.py tests/test_net_durable.py tests/test_charset.py
   tests/test_hostile.py tests/test_fuzz_regressions.py
+  tests/test_deid.py tests/test_split_read.py  # the native header rewrite (_deid.pyx)
 )
 
 # ---- build ---------------------------------------------------------------------------
