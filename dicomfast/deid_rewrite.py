@@ -150,8 +150,10 @@ class Rewriter:
         """Preamble and File Meta as the writer makes them for the new data set: its
         SOP UIDs, else the source File Meta's (the instance UID mapped as the data
         set's is); None when there are none (the Dataset path says why)."""
-        if not all(raw.isascii() for raw in (sop_class or b"", sop_instance or b"")):
-            return None  # not UIDs (PS3.5 §9.1: ASCII): the Dataset path writes what it decodes
+        if not all(raw.isascii() and b"\\" not in raw
+                   for raw in (sop_class or b"", sop_instance or b"")):
+            # Not one UID (PS3.5 §9.1: ASCII; VM 1): the Dataset path says what is wrong.
+            return None
         old_instance = _meta_text(meta, _MEDIA_SOP_INSTANCE)
         if old_instance:
             retain = self.deid.actions.get(_MEDIA_SOP_INSTANCE) == "K"

@@ -372,6 +372,11 @@ def _file_meta(ds: Dataset, ts: TransferSyntax) -> bytes:
     if not sop_class or not sop_instance:
         raise DicomfastError("a Part 10 file needs SOP Class UID and SOP Instance UID "
                              "(0008,0016) and (0008,0018), or File Meta that names them")
+    for name, value in (("(0008,0016) SOP Class UID", sop_class),
+                        ("(0008,0018) SOP Instance UID", sop_instance)):
+        if isinstance(value, (list, tuple)):
+            raise DicomfastError(f"{name} has {len(value)} values; the File Meta names one "
+                                 "(PS3.10 §7.1: VM 1)")
     extra = {}
     for tag in old._map():
         if tag > 0x00020000 and tag not in _META_OURS:

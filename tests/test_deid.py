@@ -505,6 +505,24 @@ def test_bytes_to_bytes_natively_and_through_a_dataset(monkeypatch):
     assert native._native_rewriter() is not None and dataset_way._native_rewriter() is None
 
 
+def test_a_file_whose_sop_instance_uid_has_two_values_is_refused_both_ways(tmp_path):
+    """Found by fuzzing the two ways against each other: the Dataset way wrote the
+    list's text as the File Meta's instance UID; both now refuse the file."""
+    source = _need("CT_small.dcm")
+    data = bytearray(source.read_bytes())
+    old = str(dicomfast.read(source).SOPInstanceUID).encode()
+    at = data.rindex(old)  # the data set's (0008,0018), after the File Meta's (0002,0003)
+    data[at:at + len(old)] = b"1.2.3\\1.2.4".ljust(len(old), b"0")
+    raw = tmp_path / "two.dcm"
+    raw.write_bytes(bytes(data))
+    for native in (True, False):
+        deid = Deidentifier(burned_in="ignore")
+        deid.native = native
+        with pytest.raises(DicomfastError, match="SOP Instance UID has 2 values"):
+            deid.write_deidentified(raw, tmp_path / f"out-{native}.dcm")
+        assert not (tmp_path / f"out-{native}.dcm").exists()
+
+
 def test_native_rewrite_applies_only_where_it_writes_the_same():
     from dicomfast.deid_rewrite import Rewriter
 

@@ -219,6 +219,18 @@ def test_new_dataset_from_scratch(tmp_path):
     assert pd.PatientName == "Doe^John" and pd[0x00091010].value == "private value"
 
 
+def test_a_sop_uid_with_several_values_is_refused(tmp_path):
+    """The File Meta's (0002,0002) and (0002,0003) hold one UID each (PS3.10 §7.1):
+    a data set whose SOP Instance UID has two values is refused with a reason, not
+    written with the list's text as its File Meta UID."""
+    ds = dicomfast.Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID = ["1.2.3.4", "1.2.3.5"]
+    with pytest.raises(DicomfastError, match="2 values"):
+        ds.save(tmp_path / "two.dcm")
+    assert not (tmp_path / "two.dcm").exists()
+
+
 def test_edit_keeps_the_rest_byte_identical(tmp_path):
     path = find("CT_small.dcm")
     ds = _read(path)
