@@ -104,12 +104,12 @@ class Rewriter:
         index, ts, meta = found
         if index.warnings or ts is None or not ts.is_little_endian or ts.is_deflated:
             return None  # repairs, other encodings: what the Dataset path writes differs
-        self._burned_in(index, name)
         try:
             body, sop_class, sop_instance = _deid.rewrite(
                 index, self.plan, self._new_uids, not ts.is_implicit_vr)
         except _deid.NeedsDataset:
             return None
+        self._burned_in(index, name)  # after the rewrite, which found the tags in order
         head = self._file_meta(meta, sop_class, sop_instance, ts.uid)
         return head + body if head is not None else None
 
@@ -154,11 +154,12 @@ class Rewriter:
                    for raw in (sop_class or b"", sop_instance or b"")):
             # Not one UID (PS3.5 §9.1: ASCII; VM 1): the Dataset path says what is wrong.
             return None
-        old_instance = _meta_text(meta, _MEDIA_SOP_INSTANCE)
+        meta_tags = meta.tag_map()  # the last of repeated tags, as a Dataset keeps
+        old_instance = _meta_text(meta, meta_tags, _MEDIA_SOP_INSTANCE)
         if old_instance:
             retain = self.deid.actions.get(_MEDIA_SOP_INSTANCE) == "K"
             old_instance = old_instance if retain else self.deid.uid_map[old_instance]
-        sop_class_uid = _text(sop_class) or _meta_text(meta, _MEDIA_SOP_CLASS)
+        sop_class_uid = _text(sop_class) or _meta_text(meta, meta_tags, _MEDIA_SOP_CLASS)
         sop_instance_uid = _text(sop_instance) or old_instance
         if not sop_class_uid or not sop_instance_uid:
             return None
@@ -220,6 +221,6 @@ def _text(raw: bytes | None) -> str:
     return raw.decode("ascii", "replace").strip(" \0") if raw else ""
 
 
-def _meta_text(meta: Any, tag: int) -> str:
-    pos = meta.find_top(tag)
-    return _text(meta.value_bytes(pos)) if pos >= 0 else ""
+def _meta_text(meta: Any, tags: dict[int, int], tag: int) -> str:
+    pos = tags.get(tag)
+    return _text(meta.value_bytes(pos)) if pos is not None else ""

@@ -229,6 +229,47 @@ cdef class _Rewrite:
     cdef bytes stored_value(self, const df_element *e):
         return PyBytes_FromStringAndSize(<const char *>(self.idx.data + e.offset), e.length)
 
+    cdef int check(self, size_t j, size_t stop, bint top) except -1:
+        """Raise NeedsDataset for what walk() would hand to the Dataset way, before
+        walk() maps any UID: a fallback then leaves the UID map as the Dataset way
+        alone would (the same decisions as walk(), without writing)."""
+        cdef df_element *e
+        cdef df_element *item
+        cdef uint32_t tag
+        cdef int action
+        cdef int64_t previous = -1
+        cdef size_t k
+        while j < stop:
+            e = &self.idx.elems[j]
+            tag = e.tag
+            j = e.end
+            if <int64_t>tag <= previous:
+                # Out of order or repeated (PS3.5 §7.1 wants ascending tags): the
+                # Dataset sorts them, and keeps one of each.
+                raise NeedsDataset(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) out of order")
+            previous = tag
+            if (tag >> 16) & 1 or not tag & 0xFFFF or (top and tag >> 16 == 0x0002):
+                continue
+            action = self.plan.action(tag)
+            if action == REMOVE:
+                continue
+            if e.flags & DF_EL_SEQUENCE:
+                if e.flags & (DF_EL_UN_SEQUENCE | DF_EL_NO_DELIMITER):
+                    raise NeedsDataset(f"({tag >> 16:04X},{tag & 0xFFFF:04X}): a sequence "
+                                       "read with repairs")
+                k = e - self.idx.elems + 1
+                while k < e.end:
+                    item = &self.idx.elems[k]
+                    if not item.flags & DF_EL_ITEM:
+                        raise NeedsDataset("a sequence holds something other than items")
+                    self.check(k + 1, item.end, False)
+                    k = item.end
+            elif action != KEEP and (e.flags & DF_EL_FRAGMENTS or not _plain_vr(e.vr)
+                                     or e.vr == _VR_UN):
+                raise NeedsDataset(f"({tag >> 16:04X},{tag & 0xFFFF:04X}): its value is "
+                                   "decoded before it is replaced")
+        return 0
+
     cdef int walk(self, size_t j, size_t stop, list records) except -1:
         """The elements of entries [j, stop) (a data set or an item's): written, and
         1 when anything differs from the stored bytes, else 0."""
@@ -240,16 +281,10 @@ cdef class _Rewrite:
         cdef Py_ssize_t n_records = len(records) if records is not None else 0
         cdef uint32_t record_tag
         cdef bint top = records is not None
-        cdef int64_t previous = -1
-        while j < stop:
+        while j < stop:  # tags ascend: check() said so
             e = &self.idx.elems[j]
             tag = e.tag
             j = e.end
-            if <int64_t>tag <= previous:
-                # Out of order or repeated (PS3.5 §7.1 wants ascending tags): the
-                # Dataset sorts them, and keeps one of each.
-                raise NeedsDataset(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) out of order")
-            previous = tag
             while r < n_records:  # the record's elements that sort first
                 record_tag = records[r][0]
                 if record_tag > tag:
@@ -382,6 +417,7 @@ def rewrite(ElementIndex index, Plan plan, object new_uids, bint explicit):
     rw.plan = plan
     rw.explicit = explicit
     rw.new_uids = new_uids
+    rw.check(0, index.count, True)
     rw.walk(0, index.count, plan.records_explicit if explicit else plan.records_implicit)
     return (PyBytes_FromStringAndSize(<const char *>rw.out.p, rw.out.n), rw.sop_class,
             rw.sop_instance)
