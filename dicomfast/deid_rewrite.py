@@ -23,12 +23,11 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from dicomfast._index import vr_table
 from dicomfast._native import _deid, _scan
 from dicomfast.dataset import Dataset
 from dicomfast.encode import encode_value
 from dicomfast.errors import DicomfastError
-from dicomfast.part10 import lookup_transfer_syntax
+from dicomfast.split_read import scan_data_set
 from dicomfast.vr import LONG_FORM_VRS
 from dicomfast.writer import encode_dataset, file_meta_bytes, file_meta_uid
 
@@ -78,14 +77,12 @@ class Rewriter:
     def file(self, split: SplitFile) -> list[Any] | None:
         """The chunks of the de-identified file (new head, then the pixel data and
         what follows it as ranges of the source), or None for the Dataset path."""
-        if split.index is not None:
-            found = (split.index, split.transfer_syntax, split.meta)
-        else:
-            found = _scanned(split.data)
-        head = self._rewrite(found, split.name) if found is not None else None
-        if head is None:
+        head = split.head
+        found = (head.index, head.ts, head.meta) if head is not None else _scanned(split.data)
+        new_head = self._rewrite(found, split.name) if found is not None else None
+        if new_head is None:
             return None
-        chunks: list[Any] = [head]
+        chunks: list[Any] = [new_head]
         if split.pixels is not None:
             chunks.append(split.pixels)
             if split.padding is not None and self.deid.actions.get(0xFFFCFFFC) != "X":
@@ -181,19 +178,13 @@ class Rewriter:
 
 def _scanned(data: Any) -> tuple[Any, Any, Any] | None:
     """(index of the data set, transfer syntax, File Meta index) of a whole file's
-    bytes, when it has File Meta and a syntax the native walk takes; what fails here
-    goes the Dataset path, to fail there with the reader's error."""
-    table = vr_table()
+    bytes, or None; what fails here goes the Dataset path, to fail there with the
+    reader's error."""
     try:
-        start, _, meta, raw_syntax = _scan.scan_file_meta(data, False, table)
-        ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
-        if ts is None or ts.is_deflated or not ts.is_little_endian:
-            return None
-        index = _scan.scan(data, start=start, little_endian=True,
-                           explicit_vr=not ts.is_implicit_vr, table=table)
+        scanned = scan_data_set(data)
     except DicomfastError:
         return None
-    return index, ts, meta
+    return None if scanned is None else (scanned[3], scanned[2], scanned[1])
 
 
 def _meta_around(sop_class_uid: str, ts_uid: str) -> tuple[bytes, bytes]:

@@ -35,7 +35,7 @@ from dicomfast.dataset import Dataset
 from dicomfast.errors import DicomfastError
 from dicomfast.part10 import lookup_transfer_syntax, read
 
-__all__ = ["HEAD_BYTES", "SplitFile", "open_split"]
+__all__ = ["HEAD_BYTES", "Head", "SplitFile", "open_split", "scan_data_set"]
 
 #: Files no larger than this are read whole: copying their little pixel data through
 #: memory costs less than the extra calls.
@@ -65,21 +65,16 @@ class SplitFile:
     asked for. `pixels` is where the pixel data element lies in the file, and
     `padding` where the Data Set Trailing Padding after it lies, if there is one
     (the two end the file). A rewrite that works on the bytes themselves has the
-    head's scan too: `index`, its elements up to the pixel data, from `start`, in
-    `transfer_syntax` (None when the file was read whole)."""
+    head's scan too, `head` (None when the file was read whole)."""
 
     def __init__(self, fd: int, name: str, data: bytes, pixels: FileRange | None = None,
-                 padding: FileRange | None = None, head: _Head | None = None) -> None:
+                 padding: FileRange | None = None, head: Head | None = None) -> None:
         self.fd = fd
         self.name = name
         self.data = data
         self.pixels = pixels
         self.padding = padding
-        self.index = head.index if head is not None else None
-        self.start = head.start if head is not None else 0
-        self.stop = head.stop if head is not None else len(data)
-        self.transfer_syntax = head.ts if head is not None else None
-        self.meta = head.meta if head is not None else None
+        self.head = head
         #: the pixel data element's tag when `pixels` is set: nothing at or above it
         #: may be added to `dataset` if the two are to be written one after the other
         self.pixel_tag = head.tag if head is not None else 0
@@ -88,7 +83,7 @@ class SplitFile:
     @property
     def dataset(self) -> Dataset:
         if self._dataset is None:
-            data = self.data if self.pixels is None else memoryview(self.data)[:self.stop]
+            data = self.data if self.head is None else memoryview(self.data)[:self.head.stop]
             ds = read(data)
             ds.__dict__["filename"] = self.name
             self._dataset = ds
@@ -106,11 +101,11 @@ class SplitFile:
         self.close()
 
 
-class _Head(NamedTuple):
-    """What _split found: the head's data set scanned from `start` to `stop`, in
-    `ts`, with the File Meta's index `meta`, and the pixel data element's tag."""
+class Head(NamedTuple):
+    """What the split found in a file's head: its data set's index (up to `stop`,
+    where the pixel data element starts), transfer syntax `ts`, the File Meta's
+    index `meta`, and the pixel data element's tag."""
 
-    start: int
     stop: int
     index: Any
     ts: Any
@@ -152,8 +147,24 @@ def _read_all(fd: int, size: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def scan_data_set(data: Any, *, stop_before_pixels: bool = False, table: Any = None
+                  ) -> tuple[int, Any, Any, Any] | None:
+    """(where the data set starts, the File Meta's index, the transfer syntax, the
+    data set's index) of Part 10 bytes, or None for bytes without File Meta or in a
+    deflated syntax; the scanner's DicomfastError for bytes it cannot scan."""
+    table = table if table is not None else vr_table()
+    start, _, meta, raw_syntax = _scan.scan_file_meta(data, False, table)
+    ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
+    if ts is None or ts.is_deflated:
+        return None
+    index = _scan.scan(data, start=start, little_endian=ts.is_little_endian,
+                       explicit_vr=not ts.is_implicit_vr,
+                       stop_before_pixels=stop_before_pixels, table=table)
+    return start, meta, ts, index
+
+
 def _split(fd: int, size: int, name: str
-           ) -> tuple[bytes, FileRange, FileRange | None, _Head] | None:
+           ) -> tuple[bytes, FileRange, FileRange | None, Head] | None:
     """(the bytes read, the pixel data element's range, the trailing padding's range
     or None, what the head holds), or None when the file should be read whole."""
     table = vr_table()
@@ -162,13 +173,11 @@ def _split(fd: int, size: int, name: str
         if len(head) != min(limit, size):
             return None  # the file changed meanwhile
         try:
-            start, _, meta, raw_syntax = _scan.scan_file_meta(head, False, table)
-            ts = lookup_transfer_syntax(raw_syntax) if meta is not None else None
-            if ts is None or ts.is_deflated:
+            scanned = scan_data_set(head, stop_before_pixels=True, table=table)
+            if scanned is None:
                 return None
+            start, meta, ts, index = scanned
             little, explicit = ts.is_little_endian, not ts.is_implicit_vr
-            index = _scan.scan(head, start=start, little_endian=little, explicit_vr=explicit,
-                               stop_before_pixels=True, table=table)
         except DicomfastError:
             if len(head) < size:
                 continue  # perhaps only cut by this read: the next reads more
@@ -191,8 +200,7 @@ def _split(fd: int, size: int, name: str
         if padding_end != size:
             return None
         padding = FileRange(fd, end, size - end, name)
-    return head, FileRange(fd, stop, end - stop, name), padding, _Head(
-        start, stop, index, ts, meta, tag)
+    return head, FileRange(fd, stop, end - stop, name), padding, Head(stop, index, ts, meta, tag)
 
 
 def _element_end(fd: int, head: bytes, at: int, size: int, little: bool,

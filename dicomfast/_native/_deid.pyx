@@ -328,12 +328,10 @@ cdef class _Rewrite:
         return _put(&self.out, <const uint8_t *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
 
     cdef int replace(self, const df_element *e, int action, bint top) except -1:
-        """Z, D or U on an element that is not a sequence; 1 when it changed. The
-        data set's own SOP Instance UID (`top`) is kept for the File Meta."""
+        """Z, D or U on an element that is not a sequence, of a plain VR (check()
+        said so); 1 when it changed. The data set's own SOP Instance UID (`top`) is
+        kept for the File Meta."""
         cdef bytes value
-        if e.flags & DF_EL_FRAGMENTS or not _plain_vr(e.vr) or e.vr == _VR_UN:
-            raise NeedsDataset(f"({e.tag >> 16:04X},{e.tag & 0xFFFF:04X}): its value is "
-                               "decoded before it is replaced")
         if e.vr == _VR_UI and action != EMPTY:
             value = self.new_uids(self.stored_value(e))
             if top and e.tag == _SOP_INSTANCE:
@@ -358,9 +356,6 @@ cdef class _Rewrite:
         cdef bint undefined = (e.flags & DF_EL_UNDEFINED) != 0
         cdef bint has_items = first < e.end
         cdef int changed
-        if e.flags & (DF_EL_UN_SEQUENCE | DF_EL_NO_DELIMITER):
-            raise NeedsDataset(f"({e.tag >> 16:04X},{e.tag & 0xFFFF:04X}): a sequence "
-                               "read with repairs")
         if action == EMPTY or (action == DUMMY and not has_items):
             # Z: no items; D on an empty sequence: one empty item (Table E.1-1a:
             # a dummy that is a sequence holds an item).
@@ -388,9 +383,7 @@ cdef class _Rewrite:
         sq_length_at = self.out.n - 4
         body = self.out.n
         while j < e.end:
-            item = &self.idx.elems[j]
-            if not item.flags & DF_EL_ITEM:
-                raise NeedsDataset("a sequence holds something other than items")
+            item = &self.idx.elems[j]  # an item: check() said so
             _tag_length(&self.out, _ITEM, _UNDEFINED if undefined else 0)
             item_length_at = self.out.n - 4
             changed |= self.walk(j + 1, item.end, None)
